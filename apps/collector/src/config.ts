@@ -1,0 +1,12 @@
+import { defineSchema, type ConfigOf } from "@budmetrics/config";
+
+export const collectorConfigSchema = defineSchema({
+  APP_API_TOKEN: {
+    type: "string",
+    default: null,
+    secret: true,
+    doc: "when set, every request but health must carry this value in the dapr-api-token header",
+  },
+});
+
+export type CollectorConfig = ConfigOf<typeof collectorConfigSchema>;

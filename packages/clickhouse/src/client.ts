@@ -1,0 +1,213 @@
+import fs from "node:fs";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { createClient, type ClickHouseClient } from "@clickhouse/client";
+import { commonErrors } from "@budmetrics/errors";
+import type { Logger } from "@budmetrics/logger";
+import type { ClickHouseConfig } from "./config";
+import { DeadlineExceeded, toClickHouseAppError } from "./errors";
+
+export type ClickHouseMode = "embedded" | "server";
+
+/**
+ * The one ClickHouse surface of the product, the same in both modes. There is deliberately no
+ * per-call `settings` argument: in embedded mode the client turns per-call settings into `SET` on
+ * the shared session and they leak into every later call. Per-query limits go into the SQL as a
+ * `SETTINGS` clause (see `withQuerySettings`), which applies to that statement only in both modes.
+ */
+export interface ClickHouse {
+  readonly mode: ClickHouseMode;
+  readonly database: string;
+  /** SELECT returning JSONEachRow rows. Values reach the engine as bound `{name:Type}` parameters. */
+  query<T = Record<string, unknown>>(
+    sql: string,
+    params?: Record<string, unknown>,
+    opts?: CallOptions,
+  ): Promise<T[]>;
+  /** DDL or any statement without a result. */
+  command(sql: string, params?: Record<string, unknown>, opts?: CallOptions): Promise<void>;
+  /**
+   * Inserts a JSONEachRow payload (one object per line) into `table` of this database.
+   * Resolves only after the engine has committed the rows. Never trust an insert summary for row
+   * counts (chdb reports zero); count rows before sending.
+   */
+  insertJsonEachRow(
+    table: string,
+    payload: Buffer,
+    columns: readonly string[],
+    opts?: CallOptions,
+  ): Promise<void>;
+  ping(): Promise<{ ok: true } | { ok: false; error: string }>;
+  close(): Promise<void>;
+}
+
+export interface CallOptions {
+  /** Overrides CLICKHOUSE_REQUEST_TIMEOUT_MS for this call. */
+  timeoutMs?: number;
+  queryId?: string;
+}
+
+/** Settings applied once per session (embedded) or on every request by the client (server). */
+export const SESSION_SETTINGS = {
+  date_time_input_format: "best_effort",
+  date_time_output_format: "iso",
+  output_format_json_quote_64bit_integers: 0,
+  output_format_decimal_trailing_zeros: 0,
+} as const;
+
+/** Appends a statement-level SETTINGS clause: the way to give one query its own limits in both modes. */
+export function withQuerySettings(sql: string, settings: Record<string, number | string>): string {
+  const entries = Object.entries(settings);
+  if (entries.length === 0) return sql;
+  const parts = entries.map(([k, v]) => {
+    if (!/^[a-z_][a-z0-9_]*$/.test(k)) throw new Error(`invalid setting name ${k}`);
+    const value = typeof v === "number" ? String(v) : `'${v.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+    return `${k} = ${value}`;
+  });
+  return `${sql.trimEnd()}\nSETTINGS ${parts.join(", ")}`;
+}
+
+interface ChdbConnectionLike {
+  chdb: {
+    rawInsert(p: {
+      table: string;
+      values: Buffer;
+      format: "JSONEachRow";
+      columns?: readonly string[];
+    }): Promise<unknown>;
+  };
+}
+
+function loadChdbConnection(): { createChdbConnection: (o: { path: string }) => unknown } {
+  try {
+    // Loaded lazily: chdb is an optional dependency (~570 MB) that server-mode images leave out.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require("chdb/connection");
+  } catch (err) {
+    throw commonErrors.create(
+      "CHDB_MISSING",
+      "CLICKHOUSE_URL is not set, so the embedded engine is needed, but the optional package chdb is not installed " +
+        "(run `pnpm install` without --no-optional, or set CLICKHOUSE_URL to a ClickHouse server)",
+      { cause: err },
+    );
+  }
+}
+
+export async function createClickHouse(config: ClickHouseConfig, log: Logger): Promise<ClickHouse> {
+  const chLog = log.child({ component: "clickhouse" });
+  const database = config.CLICKHOUSE_DATABASE;
+  const timeoutMs = config.CLICKHOUSE_REQUEST_TIMEOUT_MS;
+  let client: ClickHouseClient;
+  let rawInsert: ChdbConnectionLike["chdb"]["rawInsert"] | undefined;
+  let mode: ClickHouseMode;
+
+  if (config.CLICKHOUSE_URL) {
+    mode = "server";
+    client = createClient({
+      url: config.CLICKHOUSE_URL,
+      username: config.CLICKHOUSE_USER,
+      password: config.CLICKHOUSE_PASSWORD,
+      // The database may not exist yet; statements name it explicitly.
+      request_timeout: timeoutMs + 5_000,
+      max_open_connections: config.CLICKHOUSE_MAX_OPEN_CONNECTIONS,
+      application: config.CLICKHOUSE_APPLICATION,
+      compression: { request: false, response: true },
+      clickhouse_settings: { ...SESSION_SETTINGS },
+    });
+  } else {
+    mode = "embedded";
+    const dataDir = path.resolve(config.DATA_DIR);
+    fs.mkdirSync(dataDir, { recursive: true });
+    const { createChdbConnection } = loadChdbConnection();
+    const connection = createChdbConnection({ path: dataDir });
+    client = createClient({ connection } as unknown as Parameters<typeof createClient>[0]);
+    const ext = (connection as ChdbConnectionLike).chdb;
+    rawInsert = ext.rawInsert.bind(ext);
+    // Session settings exactly once, before any other call (BRIEF §2).
+    for (const [k, v] of Object.entries(SESSION_SETTINGS)) {
+      await client.command({ query: `SET ${k} = ${typeof v === "number" ? v : `'${v}'`}` });
+    }
+    chLog.info({ dataDir }, "embedded clickhouse opened");
+  }
+
+  async function guarded<T>(
+    what: string,
+    opts: CallOptions | undefined,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ) {
+    const ms = opts?.timeoutMs ?? timeoutMs;
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        ac.abort();
+        reject(new DeadlineExceeded(ms));
+      }, ms);
+    });
+    try {
+      return await Promise.race([fn(ac.signal), deadline]);
+    } catch (err) {
+      throw toClickHouseAppError(err, what);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const ch: ClickHouse = {
+    mode,
+    database,
+    query<T>(sql: string, params?: Record<string, unknown>, opts?: CallOptions) {
+      return guarded("query", opts, async (signal) => {
+        const rs = await client.query({
+          query: sql,
+          format: "JSONEachRow",
+          ...(params ? { query_params: params } : {}),
+          ...(mode === "server" ? { abort_signal: signal } : {}),
+          ...(opts?.queryId ? { query_id: opts.queryId } : {}),
+        });
+        return (await rs.json()) as T[];
+      });
+    },
+    command(sql: string, params?: Record<string, unknown>, opts?: CallOptions) {
+      return guarded("command", opts, async (signal) => {
+        await client.command({
+          query: sql,
+          ...(params ? { query_params: params } : {}),
+          ...(mode === "server" ? { abort_signal: signal } : {}),
+        });
+      });
+    },
+    insertJsonEachRow(table, payload, columns, opts) {
+      const qualified = `${database}.${table}`;
+      return guarded(`insert into ${table}`, opts, async (signal) => {
+        if (rawInsert) {
+          // Zero-copy handover; the engine parses JSONEachRow on its own threads.
+          await rawInsert({ table: qualified, values: payload, format: "JSONEachRow", columns });
+          return;
+        }
+        const cols = columns.map((c) => `\`${c}\``).join(", ");
+        const result = await client.exec({
+          query: `INSERT INTO ${qualified} (${cols}) FORMAT JSONEachRow`,
+          values: Readable.from([payload]),
+          abort_signal: signal,
+        });
+        result.stream.destroy();
+      });
+    },
+    async ping() {
+      try {
+        await guarded("ping", { timeoutMs: Math.min(timeoutMs, 2_000) }, async () => {
+          const rows = await ch.query<{ ok: number }>("SELECT 1 AS ok");
+          if (rows[0]?.ok !== 1) throw new Error("unexpected ping answer");
+        });
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, error: err instanceof Error ? err.message : String(err) };
+      }
+    },
+    async close() {
+      await client.close();
+    },
+  };
+  return ch;
+}

@@ -1,0 +1,21 @@
+export { createClickHouse, withQuerySettings, SESSION_SETTINGS } from "./client";
+export type { ClickHouse, ClickHouseMode, CallOptions } from "./client";
+export { clickhouseConfigSchema } from "./config";
+export type { ClickHouseConfig } from "./config";
+export { classifyClickHouseError, toClickHouseAppError } from "./errors";
+export type { Classified } from "./errors";
+export {
+  loadMigrations,
+  renderMigration,
+  bootstrapStatements,
+  migrate,
+  migrationStatus,
+  verifyMigrations,
+  renderContextFrom,
+  DEFAULT_MIGRATIONS_DIR,
+} from "./migrations";
+export type { Migration, RenderContext, MigrationStatus, MigrateReport } from "./migrations";
+export { createMemoryClaimStore } from "./claims";
+export type { ClaimStore, ClaimState } from "./claims";
+export { createEventWriter } from "./event-writer";
+export type { EventWriter, PreparedRow, WriteOutcome, WriteResult } from "./event-writer";

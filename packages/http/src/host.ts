@@ -1,0 +1,117 @@
+import http from "node:http";
+import express from "express";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import type { Logger } from "@budmetrics/logger";
+import type { Lifecycle } from "@budmetrics/lifecycle";
+import { errorHandler, healthReport, route, type HealthCheck, type MountedApp } from "./index";
+
+export interface HostOptions {
+  apps: MountedApp[];
+  log: Logger;
+  registry: Registry;
+  /** Extra checks for GET /health beyond the apps' own (merged by name). */
+  health?: Record<string, HealthCheck>;
+}
+
+/**
+ * One HTTP server for one or more apps: the apps' routers, GET /health (every component),
+ * /healthz (liveness), /readyz (readiness), /metrics (Prometheus) and the error handler.
+ */
+export function createHost(opts: HostOptions) {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  const checks: Record<string, HealthCheck> = { ...(opts.health ?? {}) };
+  for (const a of opts.apps) Object.assign(checks, a.health);
+
+  app.get(
+    "/health",
+    route(async (_req, res) => {
+      const report = await healthReport(checks);
+      res.status(report.httpStatus).json({
+        status: report.status,
+        apps: opts.apps.map((a) => a.name),
+        components: report.components,
+      });
+    }),
+  );
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get(
+    "/readyz",
+    route(async (_req, res) => {
+      const states = await Promise.all(opts.apps.map(async (a) => [a.name, await a.ready()] as const));
+      const ready = states.every(([, ok]) => ok);
+      res.status(ready ? 200 : 503).json({ ready, apps: Object.fromEntries(states) });
+    }),
+  );
+  app.get(
+    "/metrics",
+    route(async (_req, res) => {
+      res.setHeader("Content-Type", opts.registry.contentType);
+      res.send(await opts.registry.metrics());
+    }),
+  );
+  for (const a of opts.apps) app.use(a.router);
+  app.use((req, res) => {
+    res
+      .status(404)
+      .json({ error: { code: "ROUTE_NOT_FOUND", message: `no route for ${req.method} ${req.path}` } });
+  });
+  app.use(errorHandler(opts.log));
+  return app;
+}
+
+export function createRegistry(defaultMetrics = true): Registry {
+  const registry = new Registry();
+  if (defaultMetrics) collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** Listens and registers the shutdown order: stop accepting → drain → close server → close apps. */
+export async function listen(
+  app: express.Express,
+  opts: {
+    host: string;
+    port: number;
+    log: Logger;
+    lifecycle: Lifecycle;
+    apps: MountedApp[];
+    drainTimeoutMs: number;
+  },
+): Promise<http.Server> {
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const address = server.address();
+  opts.log.info({ address }, "listening");
+  opts.lifecycle.onShutdown("stop accepting", () => opts.apps.forEach((a) => a.stopAccepting()), 1_000);
+  opts.lifecycle.onShutdown(
+    "drain",
+    async () => {
+      await Promise.all(opts.apps.map((a) => a.drain()));
+    },
+    opts.drainTimeoutMs,
+  );
+  opts.lifecycle.onShutdown(
+    "close http server",
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+    3_000,
+  );
+  opts.lifecycle.onShutdown(
+    "close apps",
+    async () => {
+      await Promise.all(opts.apps.map((a) => a.close()));
+    },
+    3_000,
+  );
+  return server;
+}

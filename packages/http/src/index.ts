@@ -1,0 +1,130 @@
+import crypto from "node:crypto";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { AppError, httpStatusForKind, isAppError } from "@budmetrics/errors";
+import type { Logger } from "@budmetrics/logger";
+
+/** Paths reachable without the Dapr app token: the sidecar's health probe sends none. */
+export const TOKEN_EXEMPT_PATHS = new Set(["/health", "/healthz", "/readyz", "/observability/health"]);
+
+/** `APP_API_TOKEN` check (BRIEF §4): constant-time compare of the `dapr-api-token` header. */
+export function appTokenGuard(token: string | null): RequestHandler {
+  if (!token) return (_req, _res, next) => next();
+  const expected = crypto.createHash("sha256").update(token).digest();
+  return (req, res, next) => {
+    if (TOKEN_EXEMPT_PATHS.has(req.path)) return next();
+    const got = req.header("dapr-api-token");
+    const digest = crypto
+      .createHash("sha256")
+      .update(got ?? "")
+      .digest();
+    if (got !== undefined && crypto.timingSafeEqual(digest, expected)) return next();
+    res
+      .status(401)
+      .json({ error: { code: "AUTH_TOKEN_INVALID", message: "missing or wrong dapr-api-token header" } });
+  };
+}
+
+/** Error body shared by every route: `{ error: { code, message, ...details } }`. */
+export function errorBody(err: AppError): { error: Record<string, unknown> } {
+  return { error: err.toJSON() };
+}
+
+interface BodyParserError extends Error {
+  type?: string;
+  status?: number;
+  limit?: number;
+}
+
+/**
+ * The last middleware: maps errors to statuses at the edge only. Malformed JSON → 400, body over
+ * the limit → 413, AppError by kind, anything else 500 (logged; never a payload in the log).
+ */
+export function errorHandler(log: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    const e = err as BodyParserError;
+    if (e && e.type === "entity.parse.failed") {
+      res
+        .status(400)
+        .json({ error: { code: "REQUEST_MALFORMED_JSON", message: `malformed JSON body: ${e.message}` } });
+      return;
+    }
+    if (e && e.type === "entity.too.large") {
+      res.status(413).json({
+        error: { code: "REQUEST_TOO_LARGE", message: `request body exceeds the limit of ${e.limit} bytes` },
+      });
+      return;
+    }
+    if (e && (e.type === "encoding.unsupported" || e.type === "charset.unsupported")) {
+      res.status(415).json({ error: { code: "REQUEST_UNSUPPORTED_ENCODING", message: e.message } });
+      return;
+    }
+    if (isAppError(err)) {
+      const status = httpStatusForKind(err.kind);
+      if (status === 503) res.setHeader("Retry-After", "5");
+      if (status >= 500) log.error({ err, path: req.path }, "request failed");
+      res.status(status).json(errorBody(err));
+      return;
+    }
+    log.error({ err, path: req.path }, "unexpected error");
+    res.status(500).json({ error: { code: "INTERNAL", message: "internal error" } });
+  };
+}
+
+/** Wraps an async handler so a rejection reaches the error handler. */
+export function route(
+  fn: (req: Request, res: Response, next: NextFunction) => Promise<unknown>,
+): (req: Request, res: Response, next: NextFunction) => void {
+  return (req, res, next) => {
+    fn(req, res, next).catch(next);
+  };
+}
+
+export interface ComponentHealth {
+  status: "ok" | "degraded" | "down";
+  [k: string]: unknown;
+}
+
+export type HealthCheck = () => Promise<ComponentHealth>;
+
+/** `{status, components}`; status is the worst component; 503 when anything required is down. */
+export async function healthReport(checks: Record<string, HealthCheck>) {
+  const entries = await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => {
+      try {
+        return [name, await check()] as const;
+      } catch (err) {
+        return [name, { status: "down", error: err instanceof Error ? err.message : String(err) }] as const;
+      }
+    }),
+  );
+  const components = Object.fromEntries(entries) as Record<string, ComponentHealth>;
+  const statuses = Object.values(components).map((c) => c.status);
+  const status = statuses.includes("down") ? "down" : statuses.includes("degraded") ? "degraded" : "ok";
+  return { status, httpStatus: status === "down" ? 503 : 200, components };
+}
+
+/**
+ * What an app hands the process that hosts it (its own main in split mode, the standalone
+ * launcher in embedded mode). Shutdown calls: stopAccepting → drain → close.
+ */
+export interface MountedApp {
+  name: string;
+  /** Mounted at "/" on the host server. */
+  router: import("express").Router;
+  /** Named checks merged into GET /health. */
+  health: Record<string, HealthCheck>;
+  /** Readiness: false while draining or when a required dependency is down. */
+  ready(): Promise<boolean>;
+  /** Step 1 of shutdown: refuse new work (RETRY / 503), readiness false. */
+  stopAccepting(): void;
+  /** Step 2: finish work in flight (flush batches). */
+  drain(): Promise<void>;
+  /** Step 3: release what the app created (not the ClickHouse client it was given). */
+  close(): Promise<void>;
+}
+export { createHost, createRegistry, listen } from "./host";
+export { serverConfigSchema } from "./server-config";

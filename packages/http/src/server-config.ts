@@ -1,0 +1,27 @@
+import { defineSchema } from "@budmetrics/config";
+
+/** Process-level settings every entry point shares; only the default port differs. */
+export function serverConfigSchema(defaultPort: number) {
+  return defineSchema({
+    HOST: { type: "string", default: "127.0.0.1", doc: "interface to listen on (0.0.0.0 in containers)" },
+    PORT: { type: "int", min: 0, max: 65535, default: defaultPort, doc: "HTTP port" },
+    LOG_LEVEL: {
+      type: "enum",
+      values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+      default: "info",
+      doc: "pino log level",
+    },
+    SHUTDOWN_DEADLINE_MS: {
+      type: "int",
+      min: 100,
+      default: 20_000,
+      doc: "SIGTERM: total time for drain and close before the process exits anyway",
+    },
+    DRAIN_TIMEOUT_MS: {
+      type: "int",
+      min: 100,
+      default: 15_000,
+      doc: "SIGTERM: time allowed to flush batches in flight (part of SHUTDOWN_DEADLINE_MS)",
+    },
+  });
+}
