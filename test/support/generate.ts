@@ -29,12 +29,26 @@ export function uuidFrom(rng: () => number): string {
 export interface Catalogue {
   models: Array<{ id: string; name: string; provider: string }>;
   projects: Array<{ id: string; name: string }>;
-  endpoints: Array<{ id: string; name: string; projectIndex: number; modelIndex: number; cluster: string; type: string }>;
+  endpoints: Array<{
+    id: string;
+    name: string;
+    projectIndex: number;
+    modelIndex: number;
+    cluster: string;
+    type: string;
+  }>;
   apiKeys: Array<{ id: string; projectId: string }>;
   users: string[];
 }
 
-const ENDPOINT_TYPES = ["chat", "completion", "embedding", "audio_transcription", "image_generation", "moderation"];
+const ENDPOINT_TYPES = [
+  "chat",
+  "completion",
+  "embedding",
+  "audio_transcription",
+  "image_generation",
+  "moderation",
+];
 
 export function createCatalogue(
   seed: number,
@@ -140,7 +154,9 @@ export interface SampleGenOptions {
   clusters?: string[];
 }
 
-export function* generateSamples(opts: SampleGenOptions): Generator<{ id: string; timeMs: number; data: SampleData }> {
+export function* generateSamples(
+  opts: SampleGenOptions,
+): Generator<{ id: string; timeMs: number; data: SampleData }> {
   const rng = createRng(opts.seed);
   const types = opts.metricTypes ?? ["gpu_utilization", "queue_depth", "kv_cache_usage"];
   const models = opts.models ?? ["llama-2-7b", "gpt-3.5-turbo", "mistral-7b"];

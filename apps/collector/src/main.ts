@@ -7,7 +7,7 @@ import { clickhouseConfigSchema, createClickHouse, migrate, renderContextFrom } 
 import { createHost, createRegistry, listen, serverConfigSchema } from "@budmetrics/http";
 import { createLifecycle } from "@budmetrics/lifecycle";
 import { createLogger } from "@budmetrics/logger";
-import { createCollectorApp } from "./app";
+import { composeCollector } from "./compose";
 import { collectorConfigSchema } from "./config";
 
 const schema = mergeSchemas(
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     await migrate(ch, { ctx: renderContextFrom(config), log });
   }
   const registry = createRegistry();
-  const app = await createCollectorApp({ ch, log, config, registry });
+  const app = await composeCollector(config, { ch, log, registry });
   const host = createHost({ apps: [app], log, registry });
   await listen(host, {
     host: config.HOST,

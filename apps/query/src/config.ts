@@ -1,12 +1,6 @@
-import { defineSchema, type ConfigOf } from "@budmetrics/config";
+import { defineSchema, mergeSchemas, type ConfigOf } from "@budmetrics/config";
+import { redisConfigSchema } from "@budmetrics/http";
 
-export const queryConfigSchema = defineSchema({
-  REDIS_URL: {
-    type: "url",
-    protocols: ["redis", "rediss"],
-    default: null,
-    doc: "Redis for the query cache (and collector claims in server mode). Unset = in-memory LRU cache",
-  },
-});
+export const queryConfigSchema = mergeSchemas(redisConfigSchema, defineSchema({}));
 
 export type QueryConfig = ConfigOf<typeof queryConfigSchema>;

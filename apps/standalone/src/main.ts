@@ -5,8 +5,8 @@
  */
 import { ConfigError, loadConfig, mergeSchemas } from "@budmetrics/config";
 import { clickhouseConfigSchema, createClickHouse, migrate, renderContextFrom } from "@budmetrics/clickhouse";
-import { collectorConfigSchema, createCollectorApp } from "@budmetrics/collector";
-import { createQueryApp, queryConfigSchema } from "@budmetrics/query";
+import { collectorConfigSchema, composeCollector } from "@budmetrics/collector";
+import { composeQuery, queryConfigSchema } from "@budmetrics/query";
 import { createHost, createRegistry, listen, serverConfigSchema } from "@budmetrics/http";
 import { createLifecycle } from "@budmetrics/lifecycle";
 import { createLogger } from "@budmetrics/logger";
@@ -30,8 +30,8 @@ async function main(): Promise<void> {
   if (migrateOnStart) await migrate(ch, { ctx: renderContextFrom(config), log });
 
   const registry = createRegistry();
-  const collector = await createCollectorApp({ ch, log, config, registry });
-  const query = await createQueryApp({ ch, log, config, registry });
+  const collector = await composeCollector(config, { ch, log, registry });
+  const query = await composeQuery(config, { ch, log, registry });
   const apps = [collector, query];
   const app = createHost({ apps, log, registry });
   await listen(app, {

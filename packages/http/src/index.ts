@@ -127,4 +127,4 @@ export interface MountedApp {
   close(): Promise<void>;
 }
 export { createHost, createRegistry, listen } from "./host";
-export { serverConfigSchema } from "./server-config";
+export { serverConfigSchema, redisConfigSchema } from "./server-config";

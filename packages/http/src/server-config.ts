@@ -25,3 +25,13 @@ export function serverConfigSchema(defaultPort: number) {
     },
   });
 }
+
+/** Redis, shared by the query cache and the collector's claims (server mode). */
+export const redisConfigSchema = defineSchema({
+  REDIS_URL: {
+    type: "url",
+    protocols: ["redis", "rediss"],
+    default: null,
+    doc: "Redis for the query cache and the collector's cross-replica claims. Unset = in-process memory",
+  },
+});
