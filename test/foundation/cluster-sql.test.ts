@@ -1,0 +1,91 @@
+import {
+  bootstrapStatements,
+  loadMigrations,
+  renderMigration,
+  type RenderContext,
+} from "@budmetrics/clickhouse";
+
+const ttlDays = {
+  RAW_DATA_RETENTION_DAYS: 90,
+  METRICS_RETENTION_DAYS: 365,
+  AGGREGATED_DATA_RETENTION_DAYS: 730,
+  QUARANTINE_RETENTION_DAYS: 0,
+};
+const single: RenderContext = { database: "bm", cluster: null, ttlDays };
+const cluster: RenderContext = { database: "bm", cluster: "prod", ttlDays };
+
+function render(ctx: RenderContext, version: number): string[] {
+  const m = loadMigrations().find((x) => x.version === version)!;
+  return renderMigration(m.source, ctx);
+}
+
+describe("migration rendering", () => {
+  it("single node: plain engines, no ON CLUSTER, no local or distributed tables", () => {
+    const sql = loadMigrations()
+      .flatMap((m) => renderMigration(m.source, single))
+      .join("\n");
+    expect(sql).not.toMatch(/ON CLUSTER|_local|Replicated|Distributed/);
+    const [raw] = render(single, 1);
+    expect(raw).toMatch(/^CREATE TABLE IF NOT EXISTS bm\.inference_events\n\(/);
+    expect(raw).toContain("ENGINE = ReplacingMergeTree(received_at)");
+    expect(raw).toContain("TTL toDateTime(request_arrival_time) + INTERVAL 90 DAY");
+    expect(render(single, 1)).toHaveLength(1);
+  });
+
+  it("a retention of 0 days renders no TTL", () => {
+    const [q] = render(single, 3);
+    expect(q).not.toContain("TTL");
+  });
+
+  it("cluster mode: ON CLUSTER, Replicated engines on *_local tables, Distributed tables over them", () => {
+    const stmts = render(cluster, 1);
+    expect(stmts).toHaveLength(2);
+    expect(stmts[0]).toMatch(/^CREATE TABLE IF NOT EXISTS bm\.inference_events_local ON CLUSTER 'prod'\n\(/);
+    expect(stmts[0]).toContain(
+      "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', received_at)",
+    );
+    expect(stmts[1]).toBe(
+      "CREATE TABLE IF NOT EXISTS bm.inference_events ON CLUSTER 'prod' AS bm.inference_events_local " +
+        "ENGINE = Distributed('prod', 'bm', 'inference_events_local', cityHash64(inference_id))",
+    );
+  });
+
+  it("cluster mode: quarantine uses ReplicatedMergeTree with only the path and replica arguments", () => {
+    const [q] = render(cluster, 3);
+    expect(q).toContain(
+      "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')",
+    );
+  });
+
+  it("cluster mode: materialized views read the local raw table and write the local rollup", () => {
+    const stmts = render(cluster, 4);
+    const mv = stmts.find((s) =>
+      s.startsWith("CREATE MATERIALIZED VIEW IF NOT EXISTS bm.inference_rollup_1h_mv"),
+    )!;
+    expect(mv).toContain("ON CLUSTER 'prod'\nTO bm.inference_rollup_1h_local\n");
+    expect(mv).toContain("FROM bm.inference_events_local\n");
+    expect(stmts).toContain(
+      "CREATE TABLE IF NOT EXISTS bm.inference_rollup_1h ON CLUSTER 'prod' AS bm.inference_rollup_1h_local " +
+        "ENGINE = Distributed('prod', 'bm', 'inference_rollup_1h_local', cityHash64(project_id))",
+    );
+    const rollup = stmts.find((s) =>
+      s.startsWith("CREATE TABLE IF NOT EXISTS bm.inference_rollup_1d_local"),
+    )!;
+    expect(rollup).toContain(
+      "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')",
+    );
+  });
+
+  it("cluster mode: the database and version table are created on the cluster", () => {
+    const [db, versions] = bootstrapStatements(cluster);
+    expect(db).toBe("CREATE DATABASE IF NOT EXISTS bm ON CLUSTER 'prod'");
+    expect(versions).toContain("CREATE TABLE IF NOT EXISTS bm.schema_migrations ON CLUSTER 'prod'");
+    expect(versions).toContain(
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', applied_at)",
+    );
+  });
+
+  it("unknown tokens are an error, not silently passed through", () => {
+    expect(() => renderMigration("CREATE TABLE {{nope x}}", single)).toThrow(/unknown migration token/);
+  });
+});

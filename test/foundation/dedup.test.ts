@@ -1,0 +1,147 @@
+import { createEventWriter, createMemoryClaimStore } from "@budmetrics/clickhouse";
+import { Tables } from "@budmetrics/schema";
+import { createCatalogue, generateInferences, generateSamples } from "../support/generate";
+import { openTestEngine, type TestEngine } from "../support/engine";
+import { createTestWriter, prepareInference, prepareSample } from "../support/load";
+
+let engine: TestEngine;
+beforeAll(async () => {
+  engine = await openTestEngine("dedup");
+});
+afterAll(() => engine.close());
+
+const catalogue = createCatalogue(1, { models: 3, projects: 2, endpoints: 4 });
+const day = Date.UTC(2026, 5, 1);
+
+/** The counts every read path sees: raw, raw FINAL, and each rollup grain. */
+async function countsFor(ids: string[]) {
+  const db = engine.ch.database;
+  const q = async (sql: string) => Number((await engine.ch.query<{ n: number }>(sql, { ids }))[0]!.n);
+  const raw = await q(
+    `SELECT count() AS n FROM ${db}.${Tables.inferenceEvents} WHERE inference_id IN {ids:Array(UUID)}`,
+  );
+  const final = await q(
+    `SELECT count() AS n FROM ${db}.${Tables.inferenceEvents} FINAL WHERE inference_id IN {ids:Array(UUID)}`,
+  );
+  const rollups: Record<string, number> = {};
+  for (const [grain, table] of Object.entries(Tables.inferenceRollup)) {
+    rollups[grain] = Number(
+      (
+        await engine.ch.query<{ n: number }>(
+          `SELECT sum(request_count) AS n FROM ${db}.${table} WHERE project_id IN {p:Array(UUID)}`,
+          { p: catalogue.projects.map((p) => p.id) },
+        )
+      )[0]!.n,
+    );
+  }
+  return { raw, final, rollups };
+}
+
+describe("exactly-once writes", () => {
+  it("counts an inference inserted twice in one insert once, in the raw table and every rollup", async () => {
+    const [event] = [
+      ...generateInferences({ seed: 11, count: 1, startMs: day, endMs: day + 3_600_000, catalogue }),
+    ];
+    const writer = createTestWriter(engine.ch);
+    const result = await writer.write("inference", [prepareInference(event!), prepareInference(event!)]);
+    expect(result.outcomes).toEqual(["inserted", "duplicate"]);
+    expect(await countsFor([event!.inference_id])).toEqual({
+      raw: 1,
+      final: 1,
+      rollups: { "5m": 1, "1h": 1, "1d": 1 },
+    });
+  });
+
+  it("counts an inference inserted in two inserts once, also after a restart that forgot every claim", async () => {
+    const events = [
+      ...generateInferences({
+        seed: 12,
+        count: 50,
+        startMs: day + 86_400_000,
+        endMs: day + 2 * 86_400_000,
+        catalogue,
+      }),
+    ];
+    const writer = createTestWriter(engine.ch);
+    const first = await writer.write(
+      "inference",
+      events.map((e) => prepareInference(e)),
+    );
+    expect(first.inserted).toBe(50);
+    const second = await writer.write(
+      "inference",
+      events.map((e) => prepareInference(e)),
+    );
+    expect(second.duplicates).toBe(50);
+    // A new process: empty claim store, so only the existence check against the table can stop it.
+    const restarted = createEventWriter({
+      ch: engine.ch,
+      claims: createMemoryClaimStore({ maxCommitted: 10 }),
+    });
+    const third = await restarted.write(
+      "inference",
+      events.slice(0, 20).map((e) => prepareInference(e)),
+    );
+    expect(third.outcomes).toEqual(new Array(20).fill("duplicate"));
+    const counts = await countsFor(events.map((e) => e.inference_id));
+    expect(counts.raw).toBe(50);
+    expect(counts.final).toBe(50);
+  });
+
+  it("answers retry for an id another writer has claimed but not committed, and inserts nothing for it", async () => {
+    const [event] = [
+      ...generateInferences({ seed: 13, count: 1, startMs: day, endMs: day + 1000, catalogue }),
+    ];
+    const claims = createMemoryClaimStore({ maxCommitted: 100 });
+    await claims.claim([`inf:${event!.inference_id}`]);
+    const writer = createEventWriter({ ch: engine.ch, claims });
+    const result = await writer.write("inference", [prepareInference(event!)]);
+    expect(result.outcomes).toEqual(["retry"]);
+    expect((await countsFor([event!.inference_id])).raw).toBe(0);
+  });
+
+  it("releases its claims when the insert fails, so a redelivery can write the row", async () => {
+    const [event] = [
+      ...generateInferences({ seed: 14, count: 1, startMs: day, endMs: day + 1000, catalogue }),
+    ];
+    const claims = createMemoryClaimStore({ maxCommitted: 100 });
+    const broken = createEventWriter({
+      ch: {
+        ...engine.ch,
+        insertJsonEachRow: async () => {
+          throw new Error("simulated insert failure");
+        },
+      },
+      claims,
+    });
+    await expect(broken.write("inference", [prepareInference(event!)])).rejects.toThrow(
+      "simulated insert failure",
+    );
+    const writer = createEventWriter({ ch: engine.ch, claims });
+    expect((await writer.write("inference", [prepareInference(event!)])).outcomes).toEqual(["inserted"]);
+    expect((await countsFor([event!.inference_id])).raw).toBe(1);
+  });
+
+  it("deduplicates metric samples by CloudEvent (source, id), not by id alone", async () => {
+    const [s] = [...generateSamples({ seed: 15, count: 1, startMs: day, endMs: day + 1000 })];
+    const writer = createTestWriter(engine.ch);
+    const r1 = await writer.write("sample", [
+      prepareSample(s!, "a"),
+      prepareSample(s!, "a"),
+      prepareSample(s!, "b"),
+    ]);
+    expect(r1.outcomes).toEqual(["inserted", "duplicate", "inserted"]);
+    const r2 = await createTestWriter(engine.ch).write("sample", [prepareSample(s!, "a")]);
+    expect(r2.outcomes).toEqual(["duplicate"]);
+    const rows = await engine.ch.query<{ n: number }>(
+      `SELECT count() AS n FROM ${engine.ch.database}.${Tables.metricSamples} WHERE event_id = {id:String}`,
+      { id: s!.id },
+    );
+    expect(Number(rows[0]!.n)).toBe(2);
+    const rolled = await engine.ch.query<{ n: number }>(
+      `SELECT sum(sample_count) AS n FROM ${engine.ch.database}.${Tables.sampleRollup["1h"]} WHERE bucket_start = toStartOfHour(toDateTime({t:DateTime64(3, 'UTC')}, 'UTC'))`,
+      { t: new Date(s!.timeMs).toISOString().replace("T", " ").slice(0, 23) },
+    );
+    expect(Number(rolled[0]!.n)).toBe(2);
+  });
+});

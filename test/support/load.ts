@@ -1,0 +1,50 @@
+/** Loads generated events through the same write path the collector uses (EventWriter). */
+import {
+  createEventWriter,
+  createMemoryClaimStore,
+  type ClickHouse,
+  type EventWriter,
+  type PreparedRow,
+  type WriteResult,
+} from "@budmetrics/clickhouse";
+import {
+  sampleKey,
+  toInferenceRow,
+  toSampleRow,
+  type InferenceData,
+  type SampleData,
+} from "@budmetrics/schema";
+
+export function prepareInference(d: InferenceData, source = "budgateway"): PreparedRow {
+  const row = toInferenceRow(d, { id: d.inference_id, source, type: "add_observability_metrics" });
+  return { key: row.inference_id, timeMs: Date.parse(d.request_arrival_time), line: JSON.stringify(row) };
+}
+
+export function prepareSample(
+  s: { id: string; timeMs: number; data: SampleData },
+  source = "budcluster",
+): PreparedRow {
+  const row = toSampleRow(s.data, { id: s.id, source, type: "metric_sample", timeMs: s.timeMs });
+  return { key: sampleKey(source, s.id), timeMs: s.timeMs, line: JSON.stringify(row) };
+}
+
+export function createTestWriter(ch: ClickHouse): EventWriter {
+  return createEventWriter({ ch, claims: createMemoryClaimStore({ maxCommitted: 1_000_000 }) });
+}
+
+export async function writeInferences(
+  writer: EventWriter,
+  events: readonly InferenceData[],
+  batchSize = 20_000,
+): Promise<WriteResult[]> {
+  const results: WriteResult[] = [];
+  for (let i = 0; i < events.length; i += batchSize) {
+    results.push(
+      await writer.write(
+        "inference",
+        events.slice(i, i + batchSize).map((e) => prepareInference(e)),
+      ),
+    );
+  }
+  return results;
+}
