@@ -3,18 +3,14 @@
  * default), because only one process may open a chdb data folder (BRIEF §2). This is a composition
  * root only: it reads the environment, builds clients and mounts both apps' routers.
  */
-import { ConfigError, loadConfig, mergeSchemas } from "@budmetrics/config";
-import { clickhouseConfigSchema, createClickHouse, migrate, renderContextFrom } from "@budmetrics/clickhouse";
-import { collectorConfigSchema, composeCollector } from "@budmetrics/collector";
-import { composeQuery, queryConfigSchema } from "@budmetrics/query";
-import { createHost, createRegistry, listen, serverConfigSchema } from "@budmetrics/http";
+import { ConfigError, loadConfig } from "@budmetrics/config";
+import { createClickHouse, migrate, renderContextFrom } from "@budmetrics/clickhouse";
+import { composeCollector } from "@budmetrics/collector";
+import { composeQuery } from "@budmetrics/query";
+import { createHost, createRegistry, listen } from "@budmetrics/http";
 import { createLifecycle } from "@budmetrics/lifecycle";
 import { createLogger } from "@budmetrics/logger";
-
-export const standaloneConfigSchema = mergeSchemas(
-  mergeSchemas(serverConfigSchema(9085), clickhouseConfigSchema),
-  mergeSchemas(collectorConfigSchema, queryConfigSchema),
-);
+import { standaloneConfigSchema } from "./config";
 
 async function main(): Promise<void> {
   const startedAt = Date.now();
