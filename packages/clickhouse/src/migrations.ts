@@ -34,7 +34,16 @@ export interface RenderContext {
   ttlDays: Readonly<Record<string, number>>;
 }
 
-export const DEFAULT_MIGRATIONS_DIR = path.resolve(__dirname, "../../../migrations");
+/** The repo's migrations/ folder: the nearest one above this file (source tree or a bundle in dist/). */
+function findMigrationsDir(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, "migrations");
+    if (fs.existsSync(path.join(candidate, "0001_inference_events.sql"))) return candidate;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, "../../../migrations");
+  }
+}
+
+export const DEFAULT_MIGRATIONS_DIR = findMigrationsDir();
 
 const FILE_RE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 
