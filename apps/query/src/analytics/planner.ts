@@ -1,0 +1,51 @@
+import { GRAIN_MS, GRAINS_COARSE_FIRST, type Grain } from "@budmetrics/schema";
+
+export type Segment =
+  | { source: "rollup"; grain: Grain; fromMs: number; toMs: number }
+  | { source: "raw"; fromMs: number; toMs: number };
+
+/**
+ * Which table answers which part of [edges[0], edges[last]).
+ *
+ * Rules (migrations/0004 header): a grain g serves a bucket exactly when both of its edges are
+ * multiples of g since the epoch. The planner takes the coarsest grain that divides every interior
+ * edge, reads that rollup for the widest g-aligned stretch, and covers the unaligned ends (from_date
+ * or to_date between grain marks, e.g. to_date = now) with finer grains, down to raw rows for the
+ * last < 5 minutes. All pieces produce the same mergeable states, so the merge is exact. When no
+ * grain divides the interior edges, or the request needs columns only the raw table has, it is raw.
+ */
+export function planSegments(edges: readonly number[], rawOnly: boolean): Segment[] {
+  const fromMs = edges[0]!;
+  const toMs = edges[edges.length - 1]!;
+  if (rawOnly) return [{ source: "raw", fromMs, toMs }];
+  const interior = edges.slice(1, -1);
+  const start = GRAINS_COARSE_FIRST.findIndex((g) => interior.every((e) => e % GRAIN_MS[g] === 0));
+  if (start < 0) return [{ source: "raw", fromMs, toMs }];
+  const out: Segment[] = [];
+  cover(fromMs, toMs, GRAINS_COARSE_FIRST.slice(start), out);
+  return out.sort((a, b) => a.fromMs - b.fromMs);
+}
+
+function cover(a: number, b: number, grains: readonly Grain[], out: Segment[]): void {
+  if (a >= b) return;
+  const [g, ...rest] = grains;
+  if (g === undefined) {
+    out.push({ source: "raw", fromMs: a, toMs: b });
+    return;
+  }
+  const step = GRAIN_MS[g];
+  const lo = Math.ceil(a / step) * step;
+  const hi = Math.floor(b / step) * step;
+  if (lo >= hi) {
+    cover(a, b, rest, out);
+    return;
+  }
+  out.push({ source: "rollup", grain: g, fromMs: lo, toMs: hi });
+  cover(a, lo, rest, out);
+  cover(hi, b, rest, out);
+}
+
+/** Short text of a plan for logs, perf records and the benchmark. */
+export function describePlan(segments: readonly Segment[]): string {
+  return segments.map((s) => (s.source === "raw" ? "raw" : `rollup_${s.grain}`)).join("+");
+}

@@ -1,0 +1,424 @@
+/**
+ * Pure query builders: each returns `{ query, query_params }`. Every value is a bound parameter;
+ * every identifier comes from the allow-lists below. The only inlined literal is a percentile level,
+ * a number validated to lie in (0, 1) and printed by Number#toString.
+ */
+import { Tables } from "@budmetrics/schema";
+import type { InferenceAgg, SampleAgg } from "./catalog";
+import { STANDARD_LEVELS } from "./catalog";
+import type { Segment } from "./planner";
+
+export interface BuiltQuery {
+  query: string;
+  query_params: Record<string, unknown>;
+}
+
+export type Dim = "model" | "project" | "endpoint" | "user_project" | "api_key" | "cluster";
+export const DIMS: readonly Dim[] = ["model", "project", "endpoint", "user_project", "api_key", "cluster"];
+export type FilterKey = Dim | "prompt";
+
+/** Values of one filter split by form: UUID-looking values match the id column, others the name column. */
+export interface FilterValues {
+  ids: string[];
+  names: string[];
+}
+export type Filters = Partial<Record<FilterKey, FilterValues>>;
+
+const ZERO_UUID = "toUUID('00000000-0000-0000-0000-000000000000')";
+
+interface DimColumns {
+  /** Id column (rollup and raw) or null when the dimension has no id. */
+  id: string;
+  idType: "UUID" | "String";
+  name: string | null;
+  rawId?: string;
+  rollup: boolean;
+}
+
+/** Allow-list: group/filter dimensions of the inference tables. */
+export const INFERENCE_DIMS: Readonly<Record<Dim, DimColumns>> = {
+  model: { id: "model_id", idType: "UUID", name: "model_name", rollup: true },
+  project: { id: "project_id", idType: "UUID", name: "project_name", rollup: true },
+  endpoint: { id: "endpoint_id", idType: "UUID", name: "endpoint_name", rollup: true },
+  user_project: {
+    id: "api_key_project_id",
+    idType: "UUID",
+    name: null,
+    rawId: `ifNull(api_key_project_id, ${ZERO_UUID})`,
+    rollup: true,
+  },
+  api_key: {
+    id: "api_key_id",
+    idType: "UUID",
+    name: null,
+    rawId: `ifNull(api_key_id, ${ZERO_UUID})`,
+    rollup: false,
+  },
+  cluster: { id: "cluster_id", idType: "String", name: null, rollup: true },
+};
+
+/** Allow-list: dimensions of the metric-sample tables (names only). */
+export const SAMPLE_DIMS: Readonly<Partial<Record<Dim, string>>> = {
+  model: "model",
+  project: "project",
+  endpoint: "endpoint",
+  cluster: "cluster",
+};
+
+const ROLLUP_EXPR: Readonly<Record<InferenceAgg, { inner: string; raw: string; outer: (c: string) => string }>> = {
+  requests: { inner: "request_count", raw: "toUInt64(count())", outer: (c) => `sum(${c})` },
+  success: { inner: "success_count", raw: "toUInt64(countIf(is_success))", outer: (c) => `sum(${c})` },
+  cached: { inner: "cached_count", raw: "toUInt64(countIf(cached))", outer: (c) => `sum(${c})` },
+  queuing_sum: {
+    inner: "queuing_ms_sum",
+    raw: "sum(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time)))",
+    outer: (c) => `sum(${c})`,
+  },
+  queuing_min: {
+    inner: "queuing_ms_min",
+    raw: "min(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time)))",
+    outer: (c) => `min(${c})`,
+  },
+  queuing_max: {
+    inner: "queuing_ms_max",
+    raw: "max(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time)))",
+    outer: (c) => `max(${c})`,
+  },
+  input_tokens: { inner: "input_tokens_sum", raw: "toUInt64(sum(input_tokens))", outer: (c) => `sum(${c})` },
+  output_tokens: { inner: "output_tokens_sum", raw: "toUInt64(sum(output_tokens))", outer: (c) => `sum(${c})` },
+  latency_count: { inner: "latency_count", raw: "toUInt64(count(response_time_ms))", outer: (c) => `sum(${c})` },
+  latency_sum: {
+    inner: "latency_sum",
+    raw: "toFloat64(ifNull(sum(response_time_ms), 0))",
+    outer: (c) => `sum(${c})`,
+  },
+  latency_min: { inner: "latency_min", raw: "min(response_time_ms)", outer: (c) => `min(${c})` },
+  latency_max: { inner: "latency_max", raw: "max(response_time_ms)", outer: (c) => `max(${c})` },
+  latency_q: {
+    inner: "latency_q",
+    raw: "quantileDDStateIf(0.01, 0.5)(assumeNotNull(response_time_ms), response_time_ms IS NOT NULL)",
+    outer: (c) => `quantilesDDMerge(0.01, ${STANDARD_LEVELS.join(", ")})(${c})`,
+  },
+  ttft_count: { inner: "ttft_count", raw: "toUInt64(count(ttft_ms))", outer: (c) => `sum(${c})` },
+  ttft_sum: { inner: "ttft_sum", raw: "toFloat64(ifNull(sum(ttft_ms), 0))", outer: (c) => `sum(${c})` },
+  ttft_min: { inner: "ttft_min", raw: "min(ttft_ms)", outer: (c) => `min(${c})` },
+  ttft_max: { inner: "ttft_max", raw: "max(ttft_ms)", outer: (c) => `max(${c})` },
+  ttft_q: {
+    inner: "ttft_q",
+    raw: "quantileDDStateIf(0.01, 0.5)(assumeNotNull(ttft_ms), ttft_ms IS NOT NULL)",
+    outer: (c) => `quantilesDDMerge(0.01, ${STANDARD_LEVELS.join(", ")})(${c})`,
+  },
+  throughput_count: {
+    inner: "throughput_count",
+    raw: "toUInt64(countIf(response_time_ms > 0))",
+    outer: (c) => `sum(${c})`,
+  },
+  throughput_sum: {
+    inner: "throughput_sum",
+    raw: "sumIf(output_tokens * 1000 / assumeNotNull(response_time_ms), response_time_ms > 0)",
+    outer: (c) => `sum(${c})`,
+  },
+  cost: {
+    inner: "cost_sum",
+    raw: "toDecimal128(sum(ifNull(cost, toDecimal64(0, 9))), 9)",
+    outer: (c) => `toFloat64(sum(${c}))`,
+  },
+  users: {
+    inner: "users",
+    raw: "uniqStateIf(assumeNotNull(user_id), user_id IS NOT NULL)",
+    outer: (c) => `uniqMerge(${c})`,
+  },
+};
+
+const SAMPLE_EXPR: Readonly<Record<SampleAgg, { inner: string; raw: string; outer: (c: string) => string }>> = {
+  count: { inner: "sample_count", raw: "toUInt64(count())", outer: (c) => `sum(${c})` },
+  sum: { inner: "value_sum", raw: "sum(value)", outer: (c) => `sum(${c})` },
+  min: { inner: "value_min", raw: "min(value)", outer: (c) => `min(${c})` },
+  max: { inner: "value_max", raw: "max(value)", outer: (c) => `max(${c})` },
+  q: {
+    inner: "value_q",
+    raw: "quantileDDState(0.01, 0.5)(value)",
+    outer: (c) => `quantilesDDMerge(0.01, ${STANDARD_LEVELS.join(", ")})(${c})`,
+  },
+};
+
+function level(p: number): string {
+  if (!(Number.isFinite(p) && p > 0 && p < 1)) throw new Error(`percentile level out of range: ${p}`);
+  return String(p);
+}
+
+export interface StatesSpec {
+  db: string;
+  /** Bucket edges (epoch ms); the last is the exclusive end. */
+  edges: readonly number[];
+  segments: readonly Segment[];
+  dims: readonly Dim[];
+  filters: Filters;
+  /** Only inferences that carry a prompt_id (data_source = prompt). */
+  promptOnly?: boolean;
+}
+
+export interface InferenceStatesSpec extends StatesSpec {
+  aggs: readonly InferenceAgg[];
+  /** Extra quantile level in (0, 1) for seed `aggregation: percentile` → `<metric>_qp` columns. */
+  extraLevel?: number;
+}
+
+export interface SampleStatesSpec extends StatesSpec {
+  metricTypes: readonly string[];
+  aggs: readonly SampleAgg[];
+  extraLevel?: number;
+}
+
+/** True when dims, filters and data source can be served from the rollups at all. */
+export function rollupServes(dims: readonly Dim[], filters: Filters, promptOnly: boolean): boolean {
+  if (promptOnly || filters.prompt) return false;
+  if (dims.some((d) => !INFERENCE_DIMS[d].rollup)) return false;
+  return (Object.keys(filters) as FilterKey[]).every((k) => k === "prompt" || INFERENCE_DIMS[k].rollup);
+}
+
+function inferenceFilterSql(filters: Filters, raw: boolean, params: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(filters).sort() as FilterKey[]) {
+    const v = filters[key]!;
+    if (key === "prompt") {
+      params.f_prompt = [...v.ids, ...v.names];
+      out.push("prompt_id IN {f_prompt:Array(String)}");
+      continue;
+    }
+    const d = INFERENCE_DIMS[key];
+    const idCol = raw && d.rawId ? d.rawId : d.id;
+    const parts: string[] = [];
+    if (d.idType === "String") {
+      params[`f_${key}`] = [...v.ids, ...v.names];
+      parts.push(`${idCol} IN {f_${key}:Array(String)}`);
+    } else {
+      if (v.ids.length > 0) {
+        params[`f_${key}_ids`] = v.ids;
+        parts.push(`${idCol} IN {f_${key}_ids:Array(UUID)}`);
+      }
+      if (v.names.length > 0) {
+        if (d.name) {
+          params[`f_${key}_names`] = v.names;
+          parts.push(`${d.name} IN {f_${key}_names:Array(String)}`);
+        } else {
+          // A dimension without a name column: a non-UUID value can match nothing.
+          parts.push("0");
+        }
+      }
+    }
+    out.push(parts.length === 1 ? parts[0]! : `(${parts.join(" OR ")})`);
+  }
+  return out;
+}
+
+function sampleFilterSql(filters: Filters, params: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(filters).sort() as FilterKey[]) {
+    const col = SAMPLE_DIMS[key as Dim];
+    const v = filters[key]!;
+    if (!col) {
+      out.push("0");
+      continue;
+    }
+    params[`f_${key}`] = [...v.ids, ...v.names];
+    out.push(`${col} IN {f_${key}:Array(String)}`);
+  }
+  return out;
+}
+
+function inferenceDimSelect(dims: readonly Dim[], raw: boolean): string[] {
+  const cols: string[] = [];
+  for (const d of dims) {
+    const c = INFERENCE_DIMS[d];
+    cols.push(`${raw && c.rawId ? c.rawId : c.id} AS g_${d}_id`);
+    if (c.name) cols.push(`${c.name} AS g_${d}_name`);
+  }
+  return cols;
+}
+
+function outerDims(dims: readonly Dim[], hasName: (d: Dim) => boolean) {
+  const select: string[] = [];
+  const group: string[] = [];
+  for (const d of dims) {
+    select.push(`g_${d}_id`);
+    group.push(`g_${d}_id`);
+    if (hasName(d)) select.push(`any(g_${d}_name) AS g_${d}_name`);
+  }
+  return { select, group };
+}
+
+const BUCKET_OF = (msExpr: string) => `roundDown(${msExpr}, {edges:Array(Int64)})`;
+
+/** Inference states per (bucket, group): rollup pieces and raw pieces unioned, then merged. */
+export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery {
+  const params: Record<string, unknown> = { edges: [...spec.edges] };
+  const parts: string[] = [];
+  const needsQp = spec.extraLevel !== undefined;
+  const innerAggs = [...spec.aggs];
+  spec.segments.forEach((seg, i) => {
+    params[`s${i}_from`] = seg.fromMs;
+    params[`s${i}_to`] = seg.toMs;
+    if (seg.source === "rollup") {
+      const table = `${spec.db}.${Tables.inferenceRollup[seg.grain]}`;
+      const where = [
+        `bucket_start >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
+        `bucket_start < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
+        ...inferenceFilterSql(spec.filters, false, params),
+      ];
+      const cols = [
+        `${BUCKET_OF("toInt64(toUnixTimestamp(bucket_start)) * 1000")} AS b`,
+        ...inferenceDimSelect(spec.dims, false),
+        ...innerAggs.map((a) => `${ROLLUP_EXPR[a].inner} AS ${a}`),
+      ];
+      parts.push(`SELECT ${cols.join(", ")}\nFROM ${table}\nWHERE ${where.join("\n  AND ")}`);
+    } else {
+      const table = `${spec.db}.${Tables.inferenceEvents}`;
+      const where = [
+        `request_arrival_time >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
+        `request_arrival_time < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
+        ...(spec.promptOnly ? ["prompt_id IS NOT NULL"] : []),
+        ...inferenceFilterSql(spec.filters, true, params),
+      ];
+      const dimCols = inferenceDimSelect(spec.dims, true);
+      const cols = [
+        `${BUCKET_OF("toUnixTimestamp64Milli(request_arrival_time)")} AS b`,
+        ...dimCols,
+        ...innerAggs.map((a) => `${ROLLUP_EXPR[a].raw} AS ${a}`),
+      ];
+      const group = ["b", ...spec.dims.flatMap((d) => [`g_${d}_id`, ...(INFERENCE_DIMS[d].name ? [`g_${d}_name`] : [])])];
+      parts.push(
+        `SELECT ${cols.join(", ")}\nFROM ${table} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY ${group.join(", ")}`,
+      );
+    }
+  });
+  const od = outerDims(spec.dims, (d) => INFERENCE_DIMS[d].name !== null);
+  const outerAggs = innerAggs.map((a) => `${ROLLUP_EXPR[a].outer(a)} AS a_${a}`);
+  if (needsQp) {
+    const lv = level(spec.extraLevel!);
+    for (const m of ["latency", "ttft"] as const) {
+      if (innerAggs.includes(`${m}_q`)) outerAggs.push(`quantileDDMerge(0.01, ${lv})(${m}_q) AS a_${m}_qp`);
+    }
+  }
+  const query =
+    `SELECT b, ${[...od.select, ...outerAggs].join(", ")}\n` +
+    `FROM (\n${parts.join("\nUNION ALL\n")}\n)\n` +
+    `GROUP BY ${["b", ...od.group].join(", ")}\n` +
+    `ORDER BY ${["b", ...od.group].join(", ")}`;
+  return { query, query_params: params };
+}
+
+/** Metric-sample states per (bucket, metric_type, group). */
+export function buildSampleStatesQuery(spec: SampleStatesSpec): BuiltQuery {
+  const params: Record<string, unknown> = { edges: [...spec.edges], metric_types: [...spec.metricTypes] };
+  const parts: string[] = [];
+  const dimCols = spec.dims.map((d) => `${SAMPLE_DIMS[d]!} AS g_${d}_id`);
+  spec.segments.forEach((seg, i) => {
+    params[`s${i}_from`] = seg.fromMs;
+    params[`s${i}_to`] = seg.toMs;
+    if (seg.source === "rollup") {
+      const where = [
+        "metric_type IN {metric_types:Array(String)}",
+        `bucket_start >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
+        `bucket_start < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
+        ...sampleFilterSql(spec.filters, params),
+      ];
+      const cols = [
+        `${BUCKET_OF("toInt64(toUnixTimestamp(bucket_start)) * 1000")} AS b`,
+        "metric_type AS g_metric",
+        ...dimCols,
+        ...spec.aggs.map((a) => `${SAMPLE_EXPR[a].inner} AS ${a}_s`),
+      ];
+      parts.push(
+        `SELECT ${cols.join(", ")}\nFROM ${spec.db}.${Tables.sampleRollup[seg.grain]}\nWHERE ${where.join("\n  AND ")}`,
+      );
+    } else {
+      const where = [
+        "metric_type IN {metric_types:Array(String)}",
+        `sample_time >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
+        `sample_time < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
+        ...sampleFilterSql(spec.filters, params),
+      ];
+      const cols = [
+        `${BUCKET_OF("toUnixTimestamp64Milli(sample_time)")} AS b`,
+        "metric_type AS g_metric",
+        ...dimCols,
+        ...spec.aggs.map((a) => `${SAMPLE_EXPR[a].raw} AS ${a}_s`),
+      ];
+      const group = ["b", "g_metric", ...spec.dims.map((d) => `g_${d}_id`)];
+      parts.push(
+        `SELECT ${cols.join(", ")}\nFROM ${spec.db}.${Tables.metricSamples} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY ${group.join(", ")}`,
+      );
+    }
+  });
+  const group = ["b", "g_metric", ...spec.dims.map((d) => `g_${d}_id`)];
+  const outerAggs = spec.aggs.map((a) => `${SAMPLE_EXPR[a].outer(`${a}_s`)} AS a_${a}`);
+  if (spec.extraLevel !== undefined && spec.aggs.includes("q")) {
+    outerAggs.push(`quantileDDMerge(0.01, ${level(spec.extraLevel)})(q_s) AS a_qp`);
+  }
+  const query =
+    `SELECT ${[...group, ...outerAggs].join(", ")}\n` +
+    `FROM (\n${parts.join("\nUNION ALL\n")}\n)\n` +
+    `GROUP BY ${group.join(", ")}\n` +
+    `ORDER BY ${group.join(", ")}`;
+  return { query, query_params: params };
+}
+
+export interface ConcurrencySpec {
+  db: string;
+  edges: readonly number[];
+  dims: readonly Dim[];
+  filters: Filters;
+  promptOnly?: boolean;
+  /** Requests that arrived this long before edges[0] may still be in flight. */
+  lookbackMs: number;
+}
+
+/**
+ * Peak requests in flight per (bucket, group), from raw rows: each request is in flight over
+ * [arrival, arrival + response_time_ms). A sweep over start (+1) and end (−1) events per group gives
+ * the number in flight at every arrival; a bucket's peak is the largest value at an arrival inside it.
+ * Ties at one instant: ends before starts (half-open intervals), except a zero-length request,
+ * which is in flight at its own arrival instant.
+ */
+export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
+  const from = spec.edges[0]!;
+  const to = spec.edges[spec.edges.length - 1]!;
+  const params: Record<string, unknown> = {
+    edges: [...spec.edges],
+    c_scan_from: from - spec.lookbackMs,
+    c_from: from,
+    c_to: to,
+  };
+  const where = [
+    "request_arrival_time >= fromUnixTimestamp64Milli({c_scan_from:Int64}, 'UTC')",
+    "request_arrival_time < fromUnixTimestamp64Milli({c_to:Int64}, 'UTC')",
+    ...(spec.promptOnly ? ["prompt_id IS NOT NULL"] : []),
+    ...inferenceFilterSql(spec.filters, true, params),
+  ];
+  const dimIds = spec.dims.map((d) => {
+    const c = INFERENCE_DIMS[d];
+    return `${c.rawId ?? c.id} AS g_${d}_id`;
+  });
+  const dimNames = spec.dims.filter((d) => INFERENCE_DIMS[d].name).map((d) => `${INFERENCE_DIMS[d].name} AS g_${d}_name`);
+  const ids = spec.dims.map((d) => `g_${d}_id`);
+  const names = spec.dims.filter((d) => INFERENCE_DIMS[d].name).map((d) => `g_${d}_name`);
+  const partition = ids.length > 0 ? `PARTITION BY ${ids.join(", ")} ` : "";
+  const query =
+    `SELECT ${BUCKET_OF("toInt64(floor(t))")} AS b, ${[...ids, ...names.map((n) => `any(${n}) AS ${n}`), "toUInt64(max(running)) AS a_peak"].join(", ")}\n` +
+    `FROM (\n` +
+    `  SELECT t, kind, ${[...ids, ...names].join(", ")}${ids.length + names.length > 0 ? ", " : ""}` +
+    `sum(if(kind = 1, 1, -1)) OVER (${partition}ORDER BY t ASC, kind ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running\n` +
+    `  FROM (\n` +
+    `    SELECT ${[...dimIds, ...dimNames].join(", ")}${dimIds.length + dimNames.length > 0 ? ", " : ""}` +
+    `toFloat64(toUnixTimestamp64Milli(request_arrival_time)) AS t0, greatest(ifNull(response_time_ms, 0), 0) AS dur,\n` +
+    `      arrayJoin([(t0, toUInt8(1)), (t0 + dur, if(dur > 0, toUInt8(0), toUInt8(2)))]) AS ev, ev.1 AS t, ev.2 AS kind\n` +
+    `    FROM ${spec.db}.${Tables.inferenceEvents} FINAL\n` +
+    `    WHERE ${where.join("\n      AND ")}\n` +
+    `  )\n` +
+    `)\n` +
+    `WHERE kind = 1 AND t >= {c_from:Int64} AND t < {c_to:Int64}\n` +
+    `GROUP BY ${["b", ...ids].join(", ")}\n` +
+    `ORDER BY ${["b", ...ids].join(", ")}`;
+  return { query, query_params: params };
+}

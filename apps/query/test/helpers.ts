@@ -1,0 +1,107 @@
+/** Test data loading (the collector's way: toInferenceRow + event writer) and a plain-TS oracle. */
+import { createEventWriter, createMemoryClaimStore, type ClickHouse } from "@budmetrics/clickhouse";
+import { toInferenceRow, toSampleRow, sampleKey, type InferenceData, type SampleData } from "@budmetrics/schema";
+
+export async function loadInferences(ch: ClickHouse, events: InferenceData[]): Promise<void> {
+  const writer = createEventWriter({ ch, claims: createMemoryClaimStore({ maxCommitted: 1e6 }) });
+  for (let i = 0; i < events.length; i += 5_000) {
+    const rows = events.slice(i, i + 5_000).map((d) => ({
+      key: d.inference_id,
+      timeMs: Date.parse(d.request_arrival_time),
+      line: JSON.stringify(toInferenceRow(d, { id: d.inference_id, source: "test", type: "add_observability_metrics" })),
+    }));
+    const r = await writer.write("inference", rows);
+    if (r.inserted !== rows.length) throw new Error(`inserted ${r.inserted} of ${rows.length}`);
+  }
+}
+
+export async function loadSamples(
+  ch: ClickHouse,
+  samples: Array<{ id: string; timeMs: number; data: SampleData }>,
+): Promise<void> {
+  const writer = createEventWriter({ ch, claims: createMemoryClaimStore({ maxCommitted: 1e6 }) });
+  const rows = samples.map((s) => ({
+    key: sampleKey("test", s.id),
+    timeMs: s.timeMs,
+    line: JSON.stringify(toSampleRow(s.data, { id: s.id, source: "test", type: "model.inference", timeMs: s.timeMs })),
+  }));
+  const r = await writer.write("sample", rows);
+  if (r.inserted !== rows.length) throw new Error(`inserted ${r.inserted} of ${rows.length}`);
+}
+
+export interface OracleEvent {
+  t: number;
+  d: InferenceData;
+}
+
+export function toOracle(events: InferenceData[]): OracleEvent[] {
+  return events.map((d) => ({ t: Date.parse(d.request_arrival_time), d }));
+}
+
+/** Exact statistics of a set of inferences, Bud stack field names. */
+export function oracleStats(evs: OracleEvent[]) {
+  const n = evs.length;
+  const success = evs.filter((e) => e.d.is_success).length;
+  const cached = evs.filter((e) => e.d.cached).length;
+  const lat = evs.map((e) => e.d.response_time_ms).filter((x): x is number => x != null);
+  const ttft = evs.map((e) => e.d.ttft_ms).filter((x): x is number => x != null);
+  const input = evs.reduce((s, e) => s + (e.d.input_tokens ?? 0), 0);
+  const output = evs.reduce((s, e) => s + (e.d.output_tokens ?? 0), 0);
+  const queue = evs.reduce((s, e) => s + (Date.parse(e.d.request_forward_time) - e.t), 0);
+  const thr = evs.filter((e) => (e.d.response_time_ms ?? 0) > 0);
+  const thrSum = thr.reduce((s, e) => s + ((e.d.output_tokens ?? 0) * 1000) / e.d.response_time_ms!, 0);
+  const cost = evs.reduce((s, e) => s + Math.round((e.d.cost ?? 0) * 1e9), 0) / 1e9;
+  const avg = (xs: number[]) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
+  return {
+    request_count: { count: n },
+    success_request: { count: success, rate: n === 0 ? null : (success / n) * 100 },
+    failure_request: { count: n - success, rate: n === 0 ? null : ((n - success) / n) * 100 },
+    queuing_time: { avg_time_ms: n === 0 ? null : queue / n },
+    input_token: { count: input },
+    output_token: { count: output },
+    total_token: { count: input + output },
+    cache: { hit_rate: n === 0 ? null : (cached / n) * 100, hit_count: cached },
+    cost: { sum: cost },
+    throughput: { avg: thr.length === 0 ? null : thrSum / thr.length },
+    latency: { avg: avg(lat), values: lat, min: lat.length ? Math.min(...lat) : null, max: lat.length ? Math.max(...lat) : null },
+    ttft: { avg: avg(ttft), values: ttft },
+  };
+}
+
+/**
+ * DDSketch guarantee: the returned value lies within relative accuracy (1%) of some order statistic
+ * near the requested rank. Checks |got − x| ≤ 1% · x for an x among the sorted values at ranks
+ * within ±1 of q·(n−1) (ClickHouse's rank convention), widened by float rounding.
+ */
+export function withinSketchError(values: number[], q: number, got: number | null): boolean {
+  if (values.length === 0) return got === null;
+  if (got === null) return false;
+  const s = [...values].sort((a, b) => a - b);
+  const r = q * (s.length - 1);
+  const lo = Math.max(0, Math.floor(r) - 1);
+  const hi = Math.min(s.length - 1, Math.ceil(r) + 1);
+  for (let i = lo; i <= hi; i++) {
+    if (Math.abs(got - s[i]!) <= 0.0101 * Math.abs(s[i]!) + 1e-9) return true;
+  }
+  return false;
+}
+
+/** Peak requests in flight at an arrival inside [from, to) (same definition as the concurrency query). */
+export function oraclePeak(all: OracleEvent[], from: number, to: number): number {
+  let peak = 0;
+  for (const e of all) {
+    if (e.t < from || e.t >= to) continue;
+    let n = 0;
+    for (const o of all) {
+      const end = o.t + Math.max(o.d.response_time_ms ?? 0, 0);
+      if (o.t <= e.t && (end > e.t || (o.t === e.t && end === o.t))) n++;
+    }
+    peak = Math.max(peak, n);
+  }
+  return peak;
+}
+
+export function close(a: number | null | undefined, b: number | null | undefined, rel = 1e-9): boolean {
+  if (a === null || a === undefined || b === null || b === undefined) return a == b;
+  return Math.abs(a - b) <= rel * Math.max(1, Math.abs(a), Math.abs(b));
+}
