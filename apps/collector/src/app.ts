@@ -1,43 +1,149 @@
 import express from "express";
 import type { Registry } from "prom-client";
-import type { ClickHouse } from "@budmetrics/clickhouse";
+import { createMemoryClaimStore, type ClaimStore, type ClickHouse } from "@budmetrics/clickhouse";
 import type { Logger } from "@budmetrics/logger";
+import { withTimeout } from "@budmetrics/lifecycle";
 import { appTokenGuard, type MountedApp } from "@budmetrics/http";
+import { createClickHouseQuarantineSink, createClickHouseRowSink } from "./adapters/clickhouse-sink";
 import type { CollectorConfig } from "./config";
+import { createBatcher, type Batcher } from "./ingest/batcher";
+import { createIngest, type Ingest } from "./ingest/ingest";
+import { createEventParser, INFERENCE_EVENT_TYPE, type EventKind } from "./ingest/parse-event";
+import { createCollectorMetrics } from "./metrics";
+import { mountDaprRoutes } from "./routes/dapr.route";
+import { mountHttpIngestRoutes } from "./routes/http-ingest.route";
 
 export interface CollectorDeps {
   ch: ClickHouse;
   log: Logger;
   config: CollectorConfig;
   registry: Registry;
+  /** Claims across replicas (Redis in server mode); in-process claims when absent. */
+  claims?: ClaimStore;
+  /** Called from close() after the batches are drained (e.g. quit the Redis client the claims use). */
+  onClose?: () => Promise<void>;
+}
+
+export interface CollectorApp extends MountedApp {
+  /** The use case behind the routes (tests and the benchmark drive it directly too). */
+  readonly ingest: Ingest;
+  readonly batchers: Readonly<Record<EventKind, Batcher>>;
 }
 
 /** Builds the collector's routes without listening (tests and the standalone launcher mount it). */
-export async function createCollectorApp(deps: CollectorDeps): Promise<MountedApp> {
+export async function createCollectorApp(deps: CollectorDeps): Promise<CollectorApp> {
+  const { ch, config } = deps;
   const log = deps.log.child({ app: "collector" });
+  const claims =
+    deps.claims ?? createMemoryClaimStore({ maxCommitted: config.COLLECTOR_CLAIM_MEMORY_MAX_KEYS });
+
+  const batchers = {} as Record<EventKind, Batcher>;
+  const metrics = createCollectorMetrics(deps.registry, {
+    knownTypes: [INFERENCE_EVENT_TYPE, ...config.COLLECTOR_SAMPLE_EVENT_TYPES],
+    queueDepth: () => {
+      const depth = (b: Batcher) => {
+        const s = b.stats();
+        return { rows: s.queuedRows + s.inFlightRows, bytes: s.queuedBytes + s.inFlightBytes };
+      };
+      return { inference: depth(batchers.inference), sample: depth(batchers.sample) };
+    },
+  });
+  const onError = (code: string, operation: string) => metrics.clickhouseError(code, operation);
+  const sink = createClickHouseRowSink({ ch, claims, onError });
+  const quarantine = createClickHouseQuarantineSink({ ch, onError });
+
+  for (const kind of ["inference", "sample"] as const) {
+    const batchLog = log.child({ component: "batcher", kind });
+    batchers[kind] = createBatcher((rows) => sink.write(kind, rows), {
+      maxBatchRows: config.COLLECTOR_BATCH_MAX_ROWS,
+      maxWaitMs: config.COLLECTOR_BATCH_MAX_WAIT_MS,
+      maxQueueRows: config.COLLECTOR_QUEUE_MAX_ROWS,
+      maxQueueBytes: config.COLLECTOR_QUEUE_MAX_BYTES,
+      flushTimeoutMs: config.COLLECTOR_FLUSH_TIMEOUT_MS,
+      maxRetries: config.COLLECTOR_FLUSH_MAX_RETRIES,
+      retryBackoffMs: config.COLLECTOR_FLUSH_RETRY_BACKOFF_MS,
+      onFlush(info) {
+        metrics.flushed(kind, info);
+        if (info.ok)
+          batchLog.debug(
+            { rows: info.rows, bytes: info.bytes, durationMs: info.durationMs },
+            "batch flushed",
+          );
+        else batchLog.warn({ err: info.error, rows: info.rows, attempts: info.attempts }, "batch failed");
+      },
+      onRetry(err, attempt) {
+        metrics.flushRetry(kind);
+        batchLog.warn({ err, attempt }, "flush retry");
+      },
+    });
+  }
+
+  const parser = createEventParser({ sampleTypes: config.COLLECTOR_SAMPLE_EVENT_TYPES });
+  const ingest = createIngest({ parser, batchers, quarantine, metrics, log });
+
   const router = express.Router();
-  router.use(appTokenGuard(deps.config.APP_API_TOKEN));
+  router.use(appTokenGuard(config.APP_API_TOKEN));
+  mountDaprRoutes(router, { config, ingest, metrics, log });
+  mountHttpIngestRoutes(router, { config, ingest, metrics, log });
+
   let accepting = true;
+  let closed = false;
+  const allBatchers = () => [batchers.inference, batchers.sample];
   return {
     name: "collector",
     router,
+    ingest,
+    batchers,
     health: {
       clickhouse: async () => {
         const t0 = Date.now();
-        const ping = await deps.ch.ping();
+        const ping = await ch.ping();
         return ping.ok
-          ? { status: "ok", mode: deps.ch.mode, latencyMs: Date.now() - t0 }
-          : { status: "down", mode: deps.ch.mode, error: ping.error };
+          ? { status: "ok", mode: ch.mode, latencyMs: Date.now() - t0 }
+          : { status: "down", mode: ch.mode, error: ping.error };
+      },
+      collector: async () => {
+        const q = allBatchers().map((b) => b.stats());
+        return {
+          status: accepting ? "ok" : "degraded",
+          accepting,
+          queuedRows: q.reduce((n, s) => n + s.queuedRows + s.inFlightRows, 0),
+        };
       },
     },
     async ready() {
-      return accepting && (await deps.ch.ping()).ok;
+      return accepting && (await ch.ping()).ok;
     },
     stopAccepting() {
+      // Shutdown step 1: readiness 503 and every new delivery RETRY; queued rows still get written.
       accepting = false;
+      for (const b of allBatchers()) b.stopAccepting();
       log.info("collector stopped accepting");
     },
-    async drain() {},
-    async close() {},
+    async drain() {
+      // Step 2: flush every queued row, ignoring the batch wait. Bounded by COLLECTOR_DRAIN_TIMEOUT_MS;
+      // whatever is still queued then is answered RETRY (not stored, so not acknowledged).
+      const t0 = Date.now();
+      try {
+        await withTimeout(
+          Promise.all(allBatchers().map((b) => b.drain())),
+          config.COLLECTOR_DRAIN_TIMEOUT_MS,
+          "drain",
+        );
+        log.info({ durationMs: Date.now() - t0 }, "collector drained");
+      } catch (err) {
+        for (const b of allBatchers()) b.abandon();
+        log.warn(
+          { err, durationMs: Date.now() - t0 },
+          "drain deadline passed; queued deliveries answered RETRY",
+        );
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const b of allBatchers()) b.abandon();
+      await deps.onClose?.();
+    },
   };
 }

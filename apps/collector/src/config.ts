@@ -1,6 +1,10 @@
 import { defineSchema, mergeSchemas, type ConfigOf } from "@budmetrics/config";
 import { redisConfigSchema } from "@budmetrics/http";
 
+/**
+ * Every collector setting, with its unit in the name and its default. Inconsistent combinations are
+ * reported by `collectorConfigChecks` (pass them to loadConfig), never clamped silently.
+ */
 export const collectorConfigSchema = mergeSchemas(
   redisConfigSchema,
   defineSchema({
@@ -10,7 +14,138 @@ export const collectorConfigSchema = mergeSchemas(
       secret: true,
       doc: "when set, every request but health must carry this value in the dapr-api-token header",
     },
+    COLLECTOR_PUBSUB_NAME: {
+      type: "string",
+      default: "pubsub-redis",
+      pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+      doc: "Dapr pub/sub component the collector subscribes through (GET /dapr/subscribe)",
+    },
+    COLLECTOR_TOPIC: {
+      type: "string",
+      default: "budMetricsMessages",
+      pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+      doc: "topic carrying inference events and metric samples",
+    },
+    COLLECTOR_DEAD_LETTER_TOPIC: {
+      type: "string",
+      default: "poisonMessages",
+      pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+      doc: "dead-letter topic: Dapr forwards DROPped (invalid) and exhausted events there",
+    },
+    COLLECTOR_BULK_MAX_MESSAGES: {
+      type: "int",
+      min: 1,
+      max: 10_000,
+      default: 500,
+      doc: "bulk subscribe: most messages the sidecar hands over in one delivery (count)",
+    },
+    COLLECTOR_BULK_MAX_AWAIT_MS: {
+      type: "int",
+      min: 0,
+      default: 1_000,
+      doc: "bulk subscribe: longest the sidecar waits to fill a delivery (milliseconds)",
+    },
+    COLLECTOR_SAMPLE_EVENT_TYPES: {
+      type: "list",
+      default: ["model.inference", "metric_sample", "metric.sample"],
+      doc: "CloudEvent types carrying a generic metric sample (comma-separated); add_observability_metrics is always an inference",
+    },
+    COLLECTOR_BATCH_MAX_ROWS: {
+      type: "int",
+      min: 1,
+      default: 20_000,
+      doc: "a batch is flushed as soon as it holds this many rows (rows)",
+    },
+    COLLECTOR_BATCH_MAX_WAIT_MS: {
+      type: "int",
+      min: 1,
+      default: 500,
+      doc: "longest a row waits in the queue before its batch is flushed (milliseconds)",
+    },
+    COLLECTOR_QUEUE_MAX_ROWS: {
+      type: "int",
+      min: 1,
+      default: 200_000,
+      doc: "rows queued or in flight per event kind; beyond it deliveries get RETRY / HTTP 503 (rows)",
+    },
+    COLLECTOR_QUEUE_MAX_BYTES: {
+      type: "int",
+      min: 1024,
+      default: 256 * 1024 * 1024,
+      doc: "serialised bytes queued or in flight per event kind; beyond it deliveries get RETRY / 503 (bytes)",
+    },
+    COLLECTOR_FLUSH_TIMEOUT_MS: {
+      type: "int",
+      min: 100,
+      default: 30_000,
+      doc: "deadline of one flush including its retries; past it the batch is answered RETRY (milliseconds)",
+    },
+    COLLECTOR_FLUSH_MAX_RETRIES: {
+      type: "int",
+      min: 0,
+      default: 3,
+      doc: "extra attempts of a flush that failed with a retryable ClickHouse error (count)",
+    },
+    COLLECTOR_FLUSH_RETRY_BACKOFF_MS: {
+      type: "int",
+      min: 0,
+      default: 200,
+      doc: "first back-off between flush attempts, doubled each time (milliseconds)",
+    },
+    COLLECTOR_DRAIN_TIMEOUT_MS: {
+      type: "int",
+      min: 100,
+      default: 10_000,
+      doc: "SIGTERM: time to flush queued batches; rows still queued then are answered RETRY. Keep it below DRAIN_TIMEOUT_MS (milliseconds)",
+    },
+    COLLECTOR_MAX_BODY_BYTES: {
+      type: "int",
+      min: 1024,
+      default: 16 * 1024 * 1024,
+      doc: "largest accepted request body; larger bodies get HTTP 413 (bytes)",
+    },
+    COLLECTOR_RETRY_AFTER_SECONDS: {
+      type: "int",
+      min: 1,
+      default: 5,
+      doc: "Retry-After sent with HTTP 503 when the queue is full or ClickHouse is down (seconds)",
+    },
+    COLLECTOR_CLAIM_PENDING_TTL_MS: {
+      type: "int",
+      min: 1_000,
+      default: 120_000,
+      doc: "Redis claim of an event being written; must outlive a flush with its retries (milliseconds)",
+    },
+    COLLECTOR_CLAIM_COMMITTED_TTL_SECONDS: {
+      type: "int",
+      min: 1,
+      default: 86_400,
+      doc: "how long Redis remembers a committed event id; older ids are found by the table check (seconds)",
+    },
+    COLLECTOR_CLAIM_KEY_PREFIX: {
+      type: "string",
+      default: "budmetrics:claim:",
+      doc: "prefix of the collector's Redis claim keys (the database name is appended)",
+    },
+    COLLECTOR_CLAIM_MEMORY_MAX_KEYS: {
+      type: "int",
+      min: 1,
+      default: 500_000,
+      doc: "in-process claims (embedded mode): committed ids remembered before the table check takes over (keys)",
+    },
   }),
 );
 
 export type CollectorConfig = ConfigOf<typeof collectorConfigSchema>;
+
+/** Cross-field rules; each returns a problem or undefined. */
+export const collectorConfigChecks: ReadonlyArray<(c: CollectorConfig) => string | undefined> = [
+  (c) =>
+    c.COLLECTOR_QUEUE_MAX_ROWS < c.COLLECTOR_BATCH_MAX_ROWS
+      ? `COLLECTOR_QUEUE_MAX_ROWS (${c.COLLECTOR_QUEUE_MAX_ROWS}) must be ≥ COLLECTOR_BATCH_MAX_ROWS (${c.COLLECTOR_BATCH_MAX_ROWS})`
+      : undefined,
+  (c) =>
+    c.COLLECTOR_CLAIM_PENDING_TTL_MS <= c.COLLECTOR_FLUSH_TIMEOUT_MS
+      ? `COLLECTOR_CLAIM_PENDING_TTL_MS (${c.COLLECTOR_CLAIM_PENDING_TTL_MS}) must exceed COLLECTOR_FLUSH_TIMEOUT_MS (${c.COLLECTOR_FLUSH_TIMEOUT_MS}): a claim must outlive the write it protects`
+      : undefined,
+];

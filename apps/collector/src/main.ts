@@ -8,7 +8,7 @@ import { createHost, createRegistry, listen, serverConfigSchema } from "@budmetr
 import { createLifecycle } from "@budmetrics/lifecycle";
 import { createLogger } from "@budmetrics/logger";
 import { composeCollector } from "./compose";
-import { collectorConfigSchema } from "./config";
+import { collectorConfigChecks, collectorConfigSchema } from "./config";
 
 const schema = mergeSchemas(
   mergeSchemas(serverConfigSchema(9086), clickhouseConfigSchema),
@@ -16,7 +16,7 @@ const schema = mergeSchemas(
 );
 
 async function main(): Promise<void> {
-  const config = loadConfig(schema, process.env);
+  const config = loadConfig(schema, process.env, collectorConfigChecks);
   const log = createLogger({ level: config.LOG_LEVEL, name: "budmetrics-collector" });
   const lifecycle = createLifecycle({ log, deadlineMs: config.SHUTDOWN_DEADLINE_MS });
   lifecycle.installSignalHandlers();

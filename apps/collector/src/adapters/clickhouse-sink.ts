@@ -1,0 +1,48 @@
+import { createEventWriter, type ClaimStore, type ClickHouse } from "@budmetrics/clickhouse";
+import { isAppError } from "@budmetrics/errors";
+import { QUARANTINE_COLUMNS, Tables, type QuarantineRow } from "@budmetrics/schema";
+import type { QuarantineSink, RowSink } from "../ingest/ports";
+
+/** Counts ClickHouse failures by error code (CLICKHOUSE_UNAVAILABLE, CLICKHOUSE_TIMEOUT, …). */
+export type ClickHouseErrorHook = (code: string, operation: "insert" | "quarantine") => void;
+
+/**
+ * The row sink in ClickHouse: the shared event writer does in-batch dedup → claim → existence check
+ * → insert → confirm/release. Errors are already AppErrors with kind and retryable (translated in
+ * packages/clickhouse); this adapter only reports them.
+ */
+export function createClickHouseRowSink(deps: {
+  ch: ClickHouse;
+  claims: ClaimStore;
+  onError?: ClickHouseErrorHook;
+}): RowSink {
+  const writer = createEventWriter({ ch: deps.ch, claims: deps.claims });
+  return {
+    async write(kind, rows) {
+      try {
+        return await writer.write(kind, rows);
+      } catch (err) {
+        deps.onError?.(isAppError(err) ? err.code : "UNKNOWN", "insert");
+        throw err;
+      }
+    },
+  };
+}
+
+export function createClickHouseQuarantineSink(deps: {
+  ch: ClickHouse;
+  onError?: ClickHouseErrorHook;
+}): QuarantineSink {
+  return {
+    async write(rows: readonly QuarantineRow[]) {
+      if (rows.length === 0) return;
+      const payload = Buffer.from(rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+      try {
+        await deps.ch.insertJsonEachRow(Tables.quarantine, payload, QUARANTINE_COLUMNS);
+      } catch (err) {
+        deps.onError?.(isAppError(err) ? err.code : "UNKNOWN", "quarantine");
+        throw err;
+      }
+    },
+  };
+}

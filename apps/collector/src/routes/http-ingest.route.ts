@@ -1,0 +1,234 @@
+import type { Request, Response, Router } from "express";
+import type { Logger } from "@budmetrics/logger";
+import { httpStatusForKind, type AppError } from "@budmetrics/errors";
+import { collectorErrors } from "../errors";
+import { summarise, type EntryResult, type Ingest, type IncomingEntry } from "../ingest/ingest";
+import type { CollectorMetrics } from "../metrics";
+import { bodyText, bulkEntryToIncoming, isBulkEnvelope, isRecord, parseJson, rawBody } from "./body";
+import { toDaprStatus } from "./dapr.route";
+
+/**
+ * Ingestion over plain HTTP for senders without Dapr. Answers per entry (inserted, duplicate,
+ * invalid with its reason, retry) plus a summary. Status: 200 when nothing needs resending,
+ * 422 when every entry is invalid, 503 + Retry-After when anything must be resent (queue full,
+ * ClickHouse down, shutting down) — resending everything is safe, duplicates are recognised.
+ */
+export function mountHttpIngestRoutes(
+  router: Router,
+  deps: {
+    config: { COLLECTOR_MAX_BODY_BYTES: number; COLLECTOR_RETRY_AFTER_SECONDS: number };
+    ingest: Ingest;
+    metrics: CollectorMetrics;
+    log: Logger;
+  },
+): void {
+  const { ingest, metrics, config } = deps;
+  const body = rawBody(config.COLLECTOR_MAX_BODY_BYTES);
+
+  function fail(res: Response, err: AppError, status = httpStatusForKind(err.kind)) {
+    if (status === 503) res.setHeader("Retry-After", String(config.COLLECTOR_RETRY_AFTER_SECONDS));
+    res.status(status).json({ error: err.toJSON() });
+  }
+
+  function entryJson(r: EntryResult, index: number, entryId?: string) {
+    return {
+      index,
+      ...(entryId !== undefined ? { entryId } : {}),
+      id: r.id,
+      status: r.status,
+      ...(r.code ? { code: r.code } : {}),
+      ...(r.reason ? { reason: r.reason } : {}),
+      ...(r.field !== undefined && r.status !== "inserted" && r.status !== "duplicate"
+        ? { field: r.field }
+        : {}),
+    };
+  }
+
+  function tally(channel: string, results: EntryResult[]) {
+    const s = summarise(results);
+    if (s.inserted) metrics.delivery(channel, "inserted", s.inserted);
+    if (s.duplicates) metrics.delivery(channel, "duplicate", s.duplicates);
+    if (s.invalid) metrics.delivery(channel, "invalid", s.invalid);
+    if (s.retry) metrics.delivery(channel, "retry", s.retry);
+    return s;
+  }
+
+  /** 503 if anything must be resent; 422 if every entry is invalid; else 200. */
+  function answer(
+    res: Response,
+    results: EntryResult[],
+    channel: string,
+    extra: (summary: ReturnType<typeof summarise>) => Record<string, unknown>,
+  ) {
+    const summary = tally(channel, results);
+    const retry = results.find((r) => r.status === "retry");
+    let status = 200;
+    let error: Record<string, unknown> | undefined;
+    if (retry) {
+      status = 503;
+      const e = retry.error ?? collectorErrors.create("SINK_WRITE_FAILED", "not stored; retry");
+      error = { code: e.code, kind: e.kind, message: e.message };
+      res.setHeader("Retry-After", String(config.COLLECTOR_RETRY_AFTER_SECONDS));
+    } else if (summary.total > 0 && summary.invalid === summary.total) {
+      status = 422;
+      error = {
+        code: "REQUEST_ALL_INVALID",
+        kind: "validation",
+        message: `every entry is invalid (${summary.invalid}); reasons per entry`,
+      };
+    }
+    res
+      .status(status)
+      .json({ ...(error ? { error } : {}), ...extra(summary), summary: publicSummary(summary) });
+  }
+
+  function publicSummary(s: ReturnType<typeof summarise>) {
+    return {
+      total: s.total,
+      inserted: s.inserted,
+      duplicates: s.duplicates,
+      invalid: s.invalid,
+      retry: s.retry,
+    };
+  }
+
+  function parseBody(req: Request, res: Response): { ok: true; value: unknown } | { ok: false } {
+    const parsed = parseJson(bodyText(req));
+    if (!parsed.ok) {
+      fail(
+        res,
+        collectorErrors.create("REQUEST_MALFORMED_JSON", `malformed JSON body: ${parsed.message}`),
+        400,
+      );
+      return { ok: false };
+    }
+    return parsed;
+  }
+
+  async function ingestMany(
+    res: Response,
+    entries: IncomingEntry[],
+    channel: "http-add" | "http-events",
+    entryIds?: Array<string | undefined>,
+  ) {
+    const results = await ingest.ingest(entries, channel);
+    answer(res, results, channel, () => ({
+      results: results.map((r, i) => entryJson(r, i, entryIds?.[i])),
+      ...(entryIds
+        ? { statuses: results.map((r, i) => ({ entryId: entryIds[i] ?? "", status: toDaprStatus(r) })) }
+        : {}),
+    }));
+  }
+
+  // POST /observability/add: the Dapr bulk envelope the Bud stack sends, or {"events": [...]}.
+  router.post("/observability/add", body, (req, res, next) => {
+    (async () => {
+      const parsed = parseBody(req, res);
+      if (!parsed.ok) return;
+      const v = parsed.value;
+      if (isBulkEnvelope(v)) {
+        const entryIds = v.entries.map((e) =>
+          isRecord(e) && typeof e.entryId === "string" ? e.entryId : undefined,
+        );
+        const entries = v.entries.map((e) =>
+          isRecord(e) ? bulkEntryToIncoming(e) : { form: "event" as const, value: e },
+        );
+        await ingestMany(res, entries, "http-add", entryIds);
+        return;
+      }
+      if (isRecord(v) && Array.isArray(v.events)) {
+        await ingestMany(
+          res,
+          v.events.map((value) => ({ form: "event" as const, value })),
+          "http-add",
+        );
+        return;
+      }
+      fail(
+        res,
+        collectorErrors.create(
+          "REQUEST_SHAPE_INVALID",
+          'body must be {"events": [CloudEvent, ...]} or a Dapr bulk envelope {"entries": [...]}',
+        ),
+      );
+    })().catch(next);
+  });
+
+  // POST /observability/events: one CloudEvent (structured or binary mode) or a CloudEvents batch.
+  router.post("/observability/events", body, (req, res, next) => {
+    (async () => {
+      const contentType = (req.header("content-type") ?? "").toLowerCase();
+      if (contentType.startsWith("application/cloudevents-batch+json")) {
+        const parsed = parseBody(req, res);
+        if (!parsed.ok) return;
+        if (!Array.isArray(parsed.value)) {
+          fail(
+            res,
+            collectorErrors.create("REQUEST_SHAPE_INVALID", "a CloudEvents batch must be a JSON array"),
+          );
+          return;
+        }
+        await ingestMany(
+          res,
+          parsed.value.map((value) => ({ form: "event" as const, value })),
+          "http-events",
+        );
+        return;
+      }
+      let event: unknown;
+      if (req.header("ce-specversion") !== undefined) {
+        const binary = fromBinaryMode(req, contentType);
+        if (!binary.ok) {
+          fail(
+            res,
+            collectorErrors.create("REQUEST_MALFORMED_JSON", `malformed JSON body: ${binary.message}`),
+            400,
+          );
+          return;
+        }
+        event = binary.value;
+      } else {
+        const parsed = parseBody(req, res);
+        if (!parsed.ok) return;
+        event = parsed.value;
+        if (Array.isArray(event)) {
+          await ingestMany(
+            res,
+            event.map((value) => ({ form: "event" as const, value })),
+            "http-events",
+          );
+          return;
+        }
+      }
+      const results = await ingest.ingest([{ form: "event", value: event }], "http-events");
+      answer(res, results, "http-events", () => ({ result: entryJson(results[0]!, 0) }));
+    })().catch(next);
+  });
+}
+
+/**
+ * Binary content mode: attributes in ce-* headers, the body is `data`. Built by hand because the
+ * cloudevents SDK silently invents a missing id (which would break idempotency).
+ */
+function fromBinaryMode(
+  req: Request,
+  contentType: string,
+): { ok: true; value: unknown } | { ok: false; message: string } {
+  const event: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (!name.startsWith("ce-") || typeof value !== "string") continue;
+    event[name.slice(3)] = value;
+  }
+  const text = bodyText(req);
+  if (contentType) event.datacontenttype = contentType.split(";")[0]!.trim();
+  if (text.length > 0) {
+    if (contentType === "" || /[/+]json(?:;|$)/.test(contentType)) {
+      const parsed = parseJson(text);
+      if (!parsed.ok) return parsed;
+      event.data = parsed.value;
+    } else {
+      event.data = text;
+    }
+  }
+  return { ok: true, value: event };
+}
