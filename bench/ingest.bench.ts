@@ -1,0 +1,280 @@
+/**
+ * pnpm bench:ingest — end-to-end ingestion rate of the collector against the straight-insert rate of
+ * the same rows, in one run, on a fresh embedded engine.
+ *
+ *   collector: Dapr bulk envelopes of generated inference CloudEvents POSTed over HTTP (keep-alive,
+ *              N deliveries in flight) to the collector's bulk delivery route, in this process;
+ *              a delivery counts when every entry was answered SUCCESS (RETRY entries are resent).
+ *   straight:  the same number of rows from the same generator (a twin set: the collector's own
+ *              rows would be duplicates by then), mapped with toInferenceRow + JSON.stringify as any
+ *              client would, inserted with ch.insertJsonEachRow in batches of
+ *              COLLECTOR_BATCH_MAX_ROWS into the same table (same materialized views), one at a time.
+ *
+ * Flags: --entries 1000 (entries per delivery) --concurrency 24 (deliveries in flight)
+ *        --events 200000 (events per run) --runs 3 --batch-rows 20000 --wait-ms 200
+ */
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import type { AddressInfo } from "node:net";
+import { parseArgs } from "node:util";
+import { SingleBar, Presets } from "cli-progress";
+import { clickhouseConfigSchema, createClickHouse, migrate, renderContextFrom } from "@budmetrics/clickhouse";
+import { collectorConfigSchema, createCollectorApp } from "@budmetrics/collector";
+import { loadConfig } from "@budmetrics/config";
+import { createHost, createRegistry } from "@budmetrics/http";
+import { createSilentLogger } from "@budmetrics/logger";
+import { INFERENCE_COLUMNS, Tables, toInferenceRow, toNumber, type InferenceData } from "@budmetrics/schema";
+import { createCatalogue, generateInferences, inferenceCloudEvent } from "../test/support/generate";
+
+const { values: flags } = parseArgs({
+  options: {
+    entries: { type: "string", default: "1000" },
+    concurrency: { type: "string", default: "24" },
+    events: { type: "string", default: "200000" },
+    runs: { type: "string", default: "3" },
+    "batch-rows": { type: "string", default: "20000" },
+    "wait-ms": { type: "string", default: "200" },
+  },
+});
+const ENTRIES = Number(flags.entries);
+const CONCURRENCY = Number(flags.concurrency);
+const EVENTS = Number(flags.events);
+const RUNS = Number(flags.runs);
+const BATCH_ROWS = Number(flags["batch-rows"]);
+const WAIT_MS = Number(flags["wait-ms"]);
+for (const [k, v] of Object.entries({ ENTRIES, CONCURRENCY, EVENTS, RUNS, BATCH_ROWS, WAIT_MS })) {
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${k.toLowerCase()} must be a positive integer`);
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+
+async function main() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bm-bench-ingest-"));
+  const log = createSilentLogger();
+  const chConfig = loadConfig(clickhouseConfigSchema, {
+    DATA_DIR: dataDir,
+    CLICKHOUSE_DATABASE: "bench_collector",
+    RAW_DATA_RETENTION_DAYS: "0",
+    AGGREGATED_DATA_RETENTION_DAYS: "0",
+  });
+  const ch = await createClickHouse(chConfig, log);
+  await migrate(ch, { ctx: renderContextFrom(chConfig), log });
+
+  const config = loadConfig(collectorConfigSchema, {
+    COLLECTOR_BATCH_MAX_ROWS: String(BATCH_ROWS),
+    COLLECTOR_BATCH_MAX_WAIT_MS: String(WAIT_MS),
+    COLLECTOR_QUEUE_MAX_ROWS: String(Math.max(200_000, BATCH_ROWS * 4)),
+    COLLECTOR_MAX_BODY_BYTES: String(64 * 1024 * 1024),
+  });
+  const app = await createCollectorApp({ ch, log, config, registry: createRegistry(false) });
+  const server = http.createServer(createHost({ apps: [app], log, registry: createRegistry(false) }));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  // Inputs, built before the clock starts: one distinct set of events per run.
+  const catalogue = createCatalogue(42);
+  const day = Date.UTC(2026, 0, 10);
+  const runsInput: Array<{ data: InferenceData[]; twin: InferenceData[]; bodies: Buffer[] }> = [];
+  for (let run = 0; run < RUNS; run++) {
+    const data = [
+      ...generateInferences({
+        seed: 1000 + run,
+        count: EVENTS,
+        startMs: day,
+        endMs: day + 86_400_000,
+        catalogue,
+      }),
+    ];
+    const twin = [
+      ...generateInferences({
+        seed: 5000 + run,
+        count: EVENTS,
+        startMs: day,
+        endMs: day + 86_400_000,
+        catalogue,
+      }),
+    ];
+    const bodies: Buffer[] = [];
+    for (let i = 0; i < data.length; i += ENTRIES) {
+      const entries = data.slice(i, i + ENTRIES).map((d, j) => ({
+        entryId: `${run}-${i + j}`,
+        event: {
+          ...inferenceCloudEvent(d),
+          topic: "budMetricsMessages",
+          pubsubname: "pubsub-redis",
+          traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        },
+        contentType: "application/cloudevents+json",
+        metadata: {},
+      }));
+      bodies.push(
+        Buffer.from(
+          JSON.stringify({
+            id: `bulk-${run}-${i}`,
+            type: "com.dapr.event.sent.bulk",
+            topic: "budMetricsMessages",
+            pubsubname: "pubsub-redis",
+            metadata: {},
+            entries,
+          }),
+        ),
+      );
+    }
+    runsInput.push({ data, twin, bodies });
+  }
+  const bytesPerEvent = runsInput[0]!.bodies.reduce((n, b) => n + b.length, 0) / EVENTS;
+
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  function post(body: Buffer): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/dapr/events/inference",
+          method: "POST",
+          agent,
+          headers: { "content-type": "application/json", "content-length": body.length },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+          );
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  let peakRss = process.memoryUsage().rss;
+  const rssTimer = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 100);
+
+  const bar = new SingleBar(
+    { format: "{phase} [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s", hideCursor: true },
+    Presets.shades_classic,
+  );
+  bar.start(RUNS * EVENTS * 2, 0, { phase: "collector", rate: "-" });
+  let progress = 0;
+
+  const results: Array<{
+    collectorRate: number;
+    straightRate: number;
+    latencies: number[];
+    retries: number;
+  }> = [];
+  for (let run = 0; run < RUNS; run++) {
+    const { twin, bodies } = runsInput[run]!;
+    // Collector, end to end.
+    const latencies: number[] = [];
+    let retries = 0;
+    let nextBody = 0;
+    const t0 = performance.now();
+    async function worker() {
+      for (;;) {
+        const i = nextBody++;
+        if (i >= bodies.length) return;
+        for (;;) {
+          const s = performance.now();
+          const res = await post(bodies[i]!);
+          latencies.push(performance.now() - s);
+          const statuses = (JSON.parse(res.text) as { statuses: Array<{ status: string }> }).statuses;
+          if (res.status === 200 && statuses.every((x) => x.status === "SUCCESS")) break;
+          // RETRY entries (back-pressure) are resent with the whole delivery; duplicates answer SUCCESS.
+          retries++;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const n = Math.min(ENTRIES, EVENTS - i * ENTRIES);
+        progress += n;
+        bar.update(progress, {
+          phase: `run ${run + 1}/${RUNS} collector`,
+          rate: fmt(((i + 1) * ENTRIES) / ((performance.now() - t0) / 1000)),
+        });
+      }
+    }
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const collectorSeconds = (performance.now() - t0) / 1000;
+
+    // Straight insert of the twin rows.
+    const t1 = performance.now();
+    for (let i = 0; i < twin.length; i += BATCH_ROWS) {
+      const lines = twin
+        .slice(i, i + BATCH_ROWS)
+        .map((d) =>
+          JSON.stringify(toInferenceRow(d, { id: d.inference_id, source: "budgateway", type: "x" })),
+        );
+      const payload = Buffer.from(lines.join("\n") + "\n");
+      await ch.insertJsonEachRow(Tables.inferenceEvents, payload, INFERENCE_COLUMNS);
+      progress += lines.length;
+      bar.update(progress, {
+        phase: `run ${run + 1}/${RUNS} straight `,
+        rate: fmt((i + lines.length) / ((performance.now() - t1) / 1000)),
+      });
+    }
+    const straightSeconds = (performance.now() - t1) / 1000;
+    latencies.sort((a, b) => a - b);
+    results.push({
+      collectorRate: EVENTS / collectorSeconds,
+      straightRate: EVENTS / straightSeconds,
+      latencies,
+      retries,
+    });
+  }
+  bar.stop();
+  clearInterval(rssTimer);
+
+  // Check: every event stored once, in both databases.
+  const [stored] = await ch.query<{ n: number; d: number }>(
+    `SELECT count() AS n, uniqExact(inference_id) AS d FROM ${ch.database}.${Tables.inferenceEvents}`,
+  );
+
+  const collectorRate = median(results.map((r) => r.collectorRate));
+  const straightRate = median(results.map((r) => r.straightRate));
+  const all = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const out = [
+    "",
+    `ingest benchmark — ${RUNS} runs × ${fmt(EVENTS)} inference events, ${ENTRIES} entries per bulk delivery, ` +
+      `${CONCURRENCY} deliveries in flight, batches of ${fmt(BATCH_ROWS)} rows (max wait ${WAIT_MS} ms), ` +
+      `${Math.round(bytesPerEvent)} bytes per event on the wire, ${os.cpus().length} CPUs`,
+    `  collector end to end : ${fmt(collectorRate)} events/s (median; runs ${results.map((r) => fmt(r.collectorRate)).join(", ")})`,
+    `  delivery latency     : p50 ${percentile(all, 50).toFixed(1)} ms, p99 ${percentile(all, 99).toFixed(1)} ms` +
+      ` (${all.length} deliveries, ${results.reduce((n, r) => n + r.retries, 0)} resent after RETRY)`,
+    `  straight insert      : ${fmt(straightRate)} rows/s (median; runs ${results.map((r) => fmt(r.straightRate)).join(", ")})`,
+    `  ratio                : ${(collectorRate / straightRate).toFixed(2)} of the straight-insert rate`,
+    `  peak RSS             : ${Math.round(peakRss / 1024 / 1024)} MB (collector, engine and load generator share the process)`,
+    `  stored               : ${fmt(toNumber(stored?.n))} rows, ${fmt(toNumber(stored?.d))} distinct (expected ${fmt(2 * RUNS * EVENTS)}: collector's and straight rows)`,
+    `  targets              : ≥ 70,000 events/s ${collectorRate >= 70_000 ? "MET" : "MISSED"}, ` +
+      `≥ 0.7 of straight ${collectorRate / straightRate >= 0.7 ? "MET" : "MISSED"}`,
+  ];
+  process.stdout.write(out.join("\n") + "\n");
+
+  agent.destroy();
+  app.stopAccepting();
+  await app.drain();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await app.close();
+  await ch.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  const ok = toNumber(stored?.n) === 2 * RUNS * EVENTS && toNumber(stored?.d) === 2 * RUNS * EVENTS;
+  process.exit(ok ? 0 : 1);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
