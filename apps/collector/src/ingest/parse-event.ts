@@ -69,6 +69,13 @@ function str(v: unknown): string {
 export function describeAjvError(e: ErrorObject, prefix: string): { field: string; rule: string } {
   const base = [prefix, ...e.instancePath.split("/").filter(Boolean)].filter(Boolean).join(".");
   const join = (name: string) => (base ? `${base}.${name}` : name);
+  const propertyName = (e as { propertyName?: string }).propertyName;
+  if (propertyName !== undefined) {
+    return {
+      field: join(propertyName),
+      rule: "is not a CloudEvents attribute name (lower-case letters and digits)",
+    };
+  }
   switch (e.keyword) {
     case "additionalProperties":
       return {
