@@ -4,24 +4,96 @@ import type { ClickHouse } from "@budmetrics/clickhouse";
 import type { Logger } from "@budmetrics/logger";
 import { type MountedApp } from "@budmetrics/http";
 import type { QueryConfig } from "./config";
+import type { Cache } from "./ports";
+import { createMemoryCache } from "./cache/memory-cache";
+import { mountEndpoints, type Endpoint } from "./http/endpoint";
+import { buildOpenApi, DOCS_HTML } from "./http/openapi";
+import { createValidator } from "./http/validate";
+import { createQueryMetrics } from "./ops/metrics";
+import { createPerfTracker } from "./ops/perf";
+import { createSqlRunner } from "./ops/sql-runner";
+import { analyticsEndpoints } from "./routes/analytics.routes";
+import { browseEndpoints } from "./routes/browse.routes";
+import { opsEndpoints } from "./routes/ops.routes";
 
 export interface QueryDeps {
   ch: ClickHouse;
   log: Logger;
   config: QueryConfig;
   registry: Registry;
+  /** Injected by compose (Redis or memory); a memory LRU when absent. */
+  cache?: Cache;
+  /** Clock (tests pin "now"). */
+  now?: () => number;
 }
+
+const API_VERSION = "1.0.0";
 
 /** Builds the query app's routes without listening (tests and the standalone launcher mount it). */
 export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
   const log = deps.log.child({ app: "query" });
+  const c = deps.config;
   const router = express.Router();
+  const cache = deps.cache ?? createMemoryCache({ maxEntries: c.QUERY_CACHE_MEMORY_MAX_ENTRIES });
+  const metrics = createQueryMetrics(deps.registry);
+  const perf = createPerfTracker({ slowMs: c.QUERY_SLOW_MS });
+  const guard = {
+    maxExecutionSeconds: c.QUERY_MAX_EXECUTION_SECONDS,
+    maxMemoryBytes: c.QUERY_MAX_MEMORY_BYTES,
+    maxRowsToRead: c.QUERY_MAX_ROWS_TO_READ,
+  };
+  const limits = {
+    maxBuckets: c.ANALYTICS_MAX_BUCKETS,
+    maxResultRows: c.ANALYTICS_MAX_RESULT_ROWS,
+    concurrencyLookbackMs: c.QUERY_CONCURRENCY_LOOKBACK_SECONDS * 1000,
+  };
+  const endpoints: Endpoint[] = [
+    ...analyticsEndpoints({
+      limits,
+      maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS,
+      nowSnapSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,
+    }),
+    ...browseEndpoints({ limits, maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS, previewChars: 200 }),
+    ...opsEndpoints({ ch: deps.ch, cache, perf }),
+  ];
   let accepting = true;
+  router.use((req, res, next) => {
+    if (!accepting && !req.path.endsWith("health")) {
+      res.setHeader("Retry-After", "5");
+      res.status(503).json({ error: { code: "SHUTTING_DOWN", message: "the query app is shutting down" } });
+      return;
+    }
+    next();
+  });
+  mountEndpoints(router, endpoints, {
+    log,
+    cache,
+    metrics,
+    perf,
+    validator: createValidator(),
+    sqlFor: (clock) => createSqlRunner(deps.ch, guard, metrics, clock),
+    ttl: {
+      ttlSeconds: c.QUERY_CACHE_TTL_SECONDS,
+      recentTtlSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,
+      horizonSeconds: c.QUERY_LATE_EVENT_HORIZON_SECONDS,
+    },
+    bodyLimitBytes: c.QUERY_BODY_LIMIT_BYTES,
+    compressionMinBytes: c.QUERY_COMPRESSION_MIN_BYTES,
+    maxCacheEntryBytes: c.QUERY_CACHE_MAX_ENTRY_BYTES,
+    now: deps.now ?? Date.now,
+  });
+  const openapi = JSON.stringify(buildOpenApi(endpoints, API_VERSION));
+  router.get("/openapi.json", (_req, res) => {
+    res.type("application/json").send(openapi);
+  });
+  router.get("/docs", (_req, res) => {
+    res.type("text/html").send(DOCS_HTML);
+  });
   return {
     name: "query",
     router,
     health: {
-      cache: async () => ({ status: "ok", backend: "memory" }),
+      cache: () => cache.health(),
     },
     async ready() {
       return accepting;
@@ -31,6 +103,8 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
       log.info("query app stopped accepting");
     },
     async drain() {},
-    async close() {},
+    async close() {
+      await cache.close();
+    },
   };
 }

@@ -28,7 +28,11 @@ export const queryErrors = defineErrors({
     retryable: false,
     doc: "a statement hit a guardrail (time, memory, rows read): narrow the request",
   },
-  QUERY_CURSOR_INVALID: { kind: "validation", retryable: false, doc: "a pagination cursor could not be decoded" },
+  QUERY_CURSOR_INVALID: {
+    kind: "validation",
+    retryable: false,
+    doc: "a pagination cursor could not be decoded",
+  },
   INFERENCE_NOT_FOUND: { kind: "not_found", retryable: false, doc: "no inference has this id" },
 });
 

@@ -4,7 +4,11 @@ import type { BuiltQuery } from "./analytics/queries";
 export interface SqlRunner {
   readonly db: string;
   /** Runs one SELECT with the app's guardrails; `label` names it in metrics and perf records. */
-  run<T = Record<string, unknown>>(label: string, q: BuiltQuery, opts?: { maxResultRows?: number }): Promise<T[]>;
+  run<T = Record<string, unknown>>(
+    label: string,
+    q: BuiltQuery,
+    opts?: { maxResultRows?: number },
+  ): Promise<T[]>;
 }
 
 export interface CacheStats {

@@ -1,6 +1,12 @@
 /** Test data loading (the collector's way: toInferenceRow + event writer) and a plain-TS oracle. */
 import { createEventWriter, createMemoryClaimStore, type ClickHouse } from "@budmetrics/clickhouse";
-import { toInferenceRow, toSampleRow, sampleKey, type InferenceData, type SampleData } from "@budmetrics/schema";
+import {
+  toInferenceRow,
+  toSampleRow,
+  sampleKey,
+  type InferenceData,
+  type SampleData,
+} from "@budmetrics/schema";
 
 export async function loadInferences(ch: ClickHouse, events: InferenceData[]): Promise<void> {
   const writer = createEventWriter({ ch, claims: createMemoryClaimStore({ maxCommitted: 1e6 }) });
@@ -8,7 +14,9 @@ export async function loadInferences(ch: ClickHouse, events: InferenceData[]): P
     const rows = events.slice(i, i + 5_000).map((d) => ({
       key: d.inference_id,
       timeMs: Date.parse(d.request_arrival_time),
-      line: JSON.stringify(toInferenceRow(d, { id: d.inference_id, source: "test", type: "add_observability_metrics" })),
+      line: JSON.stringify(
+        toInferenceRow(d, { id: d.inference_id, source: "test", type: "add_observability_metrics" }),
+      ),
     }));
     const r = await writer.write("inference", rows);
     if (r.inserted !== rows.length) throw new Error(`inserted ${r.inserted} of ${rows.length}`);
@@ -23,7 +31,9 @@ export async function loadSamples(
   const rows = samples.map((s) => ({
     key: sampleKey("test", s.id),
     timeMs: s.timeMs,
-    line: JSON.stringify(toSampleRow(s.data, { id: s.id, source: "test", type: "model.inference", timeMs: s.timeMs })),
+    line: JSON.stringify(
+      toSampleRow(s.data, { id: s.id, source: "test", type: "model.inference", timeMs: s.timeMs }),
+    ),
   }));
   const r = await writer.write("sample", rows);
   if (r.inserted !== rows.length) throw new Error(`inserted ${r.inserted} of ${rows.length}`);
@@ -63,7 +73,12 @@ export function oracleStats(evs: OracleEvent[]) {
     cache: { hit_rate: n === 0 ? null : (cached / n) * 100, hit_count: cached },
     cost: { sum: cost },
     throughput: { avg: thr.length === 0 ? null : thrSum / thr.length },
-    latency: { avg: avg(lat), values: lat, min: lat.length ? Math.min(...lat) : null, max: lat.length ? Math.max(...lat) : null },
+    latency: {
+      avg: avg(lat),
+      values: lat,
+      min: lat.length ? Math.min(...lat) : null,
+      max: lat.length ? Math.max(...lat) : null,
+    },
     ttft: { avg: avg(ttft), values: ttft },
   };
 }
@@ -104,4 +119,75 @@ export function oraclePeak(all: OracleEvent[], from: number, to: number): number
 export function close(a: number | null | undefined, b: number | null | undefined, rel = 1e-9): boolean {
   if (a === null || a === undefined || b === null || b === undefined) return a == b;
   return Math.abs(a - b) <= rel * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { loadConfig } from "@budmetrics/config";
+import { createHost, createRegistry } from "@budmetrics/http";
+import { createSilentLogger } from "@budmetrics/logger";
+import { createQueryApp } from "../src/app";
+import { queryConfigSchema } from "../src/config";
+import type { Cache } from "../src/ports";
+
+/** A reply as the tests read it: JSON bodies are loosely typed on purpose (assertions check them). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Reply = { status: number; body: any; headers: Headers };
+
+export interface RunningApp {
+  url: string;
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<Reply>;
+  get(path: string): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+/** The query app on a real HTTP server (port 0), as the standalone launcher mounts it. */
+export async function startApp(
+  ch: ClickHouse,
+  opts: { env?: Record<string, string>; cache?: Cache; nowMs?: number } = {},
+): Promise<RunningApp> {
+  const config = loadConfig(queryConfigSchema, { ...(opts.env ?? {}) });
+  const log = createSilentLogger();
+  const registry = createRegistry(false);
+  const app = await createQueryApp({
+    ch,
+    log,
+    config,
+    registry,
+    ...(opts.cache ? { cache: opts.cache } : {}),
+    ...(opts.nowMs !== undefined ? { now: () => opts.nowMs! } : {}),
+  });
+  const host = createHost({ apps: [app], log, registry });
+  const server = http.createServer(host);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const parse = async (res: Response) => {
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body, headers: res.headers };
+  };
+  return {
+    url,
+    async post(path, body, headers = {}) {
+      const res = await fetch(url + path, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
+      return parse(res);
+    },
+    async get(path) {
+      return parse(await fetch(url + path));
+    },
+    async close() {
+      await app.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }

@@ -91,26 +91,30 @@ export type SampleAgg = "count" | "sum" | "min" | "max" | "q";
 
 export const STANDARD_LEVELS = [0.5, 0.9, 0.95, 0.99] as const;
 
-export const INFERENCE_AGGS_OF: Readonly<Record<Exclude<InferenceMetric, "concurrent_requests">, InferenceAgg[]>> =
-  {
-    request_count: ["requests"],
-    success_request: ["requests", "success"],
-    failure_request: ["requests", "success"],
-    queuing_time: ["requests", "queuing_sum", "queuing_min", "queuing_max"],
-    input_token: ["input_tokens"],
-    output_token: ["output_tokens"],
-    total_token: ["input_tokens", "output_tokens"],
-    ttft: ["ttft_count", "ttft_sum", "ttft_min", "ttft_max", "ttft_q"],
-    latency: ["latency_count", "latency_sum", "latency_min", "latency_max", "latency_q"],
-    throughput: ["throughput_count", "throughput_sum"],
-    cache: ["requests", "cached"],
-    cost: ["cost"],
-  };
+export const INFERENCE_AGGS_OF: Readonly<
+  Record<Exclude<InferenceMetric, "concurrent_requests">, InferenceAgg[]>
+> = {
+  request_count: ["requests"],
+  success_request: ["requests", "success"],
+  failure_request: ["requests", "success"],
+  queuing_time: ["requests", "queuing_sum", "queuing_min", "queuing_max"],
+  input_token: ["input_tokens"],
+  output_token: ["output_tokens"],
+  total_token: ["input_tokens", "output_tokens"],
+  ttft: ["ttft_count", "ttft_sum", "ttft_min", "ttft_max", "ttft_q"],
+  latency: ["latency_count", "latency_sum", "latency_min", "latency_max", "latency_q"],
+  throughput: ["throughput_count", "throughput_sum"],
+  cache: ["requests", "cached"],
+  cost: ["cost"],
+};
 
 /** Values of one (bucket, group) row: scalar aggregates, quantile arrays as `<name>` → number[]. */
 export type AggValues = Record<string, number | number[] | null>;
 
-export type SeedAggregation = { type: "sum" | "avg" | "min" | "max" | "count" | "percentile"; percentile?: number };
+export type SeedAggregation = {
+  type: "sum" | "avg" | "min" | "max" | "count" | "percentile";
+  percentile?: number;
+};
 
 function num(v: AggValues[string] | undefined): number {
   return typeof v === "number" ? v : 0;
@@ -231,7 +235,11 @@ export function inferenceSeedValue(
 }
 
 /** Object of a metric-sample name: count, sum, avg, min, max and the standard percentiles. */
-export function sampleMetricObject(a: AggValues, agg: SeedAggregation | undefined, seed: boolean): MetricObject {
+export function sampleMetricObject(
+  a: AggValues,
+  agg: SeedAggregation | undefined,
+  seed: boolean,
+): MetricObject {
   const count = num(a.count);
   const [p50, p90, p95, p99] = quantiles(a.q, count);
   const obj: MetricObject = {

@@ -65,7 +65,9 @@ export const SAMPLE_DIMS: Readonly<Partial<Record<Dim, string>>> = {
   cluster: "cluster",
 };
 
-const ROLLUP_EXPR: Readonly<Record<InferenceAgg, { inner: string; raw: string; outer: (c: string) => string }>> = {
+const ROLLUP_EXPR: Readonly<
+  Record<InferenceAgg, { inner: string; raw: string; outer: (c: string) => string }>
+> = {
   requests: { inner: "request_count", raw: "toUInt64(count())", outer: (c) => `sum(${c})` },
   success: { inner: "success_count", raw: "toUInt64(countIf(is_success))", outer: (c) => `sum(${c})` },
   cached: { inner: "cached_count", raw: "toUInt64(countIf(cached))", outer: (c) => `sum(${c})` },
@@ -85,8 +87,16 @@ const ROLLUP_EXPR: Readonly<Record<InferenceAgg, { inner: string; raw: string; o
     outer: (c) => `max(${c})`,
   },
   input_tokens: { inner: "input_tokens_sum", raw: "toUInt64(sum(input_tokens))", outer: (c) => `sum(${c})` },
-  output_tokens: { inner: "output_tokens_sum", raw: "toUInt64(sum(output_tokens))", outer: (c) => `sum(${c})` },
-  latency_count: { inner: "latency_count", raw: "toUInt64(count(response_time_ms))", outer: (c) => `sum(${c})` },
+  output_tokens: {
+    inner: "output_tokens_sum",
+    raw: "toUInt64(sum(output_tokens))",
+    outer: (c) => `sum(${c})`,
+  },
+  latency_count: {
+    inner: "latency_count",
+    raw: "toUInt64(count(response_time_ms))",
+    outer: (c) => `sum(${c})`,
+  },
   latency_sum: {
     inner: "latency_sum",
     raw: "toFloat64(ifNull(sum(response_time_ms), 0))",
@@ -130,17 +140,18 @@ const ROLLUP_EXPR: Readonly<Record<InferenceAgg, { inner: string; raw: string; o
   },
 };
 
-const SAMPLE_EXPR: Readonly<Record<SampleAgg, { inner: string; raw: string; outer: (c: string) => string }>> = {
-  count: { inner: "sample_count", raw: "toUInt64(count())", outer: (c) => `sum(${c})` },
-  sum: { inner: "value_sum", raw: "sum(value)", outer: (c) => `sum(${c})` },
-  min: { inner: "value_min", raw: "min(value)", outer: (c) => `min(${c})` },
-  max: { inner: "value_max", raw: "max(value)", outer: (c) => `max(${c})` },
-  q: {
-    inner: "value_q",
-    raw: "quantileDDState(0.01, 0.5)(value)",
-    outer: (c) => `quantilesDDMerge(0.01, ${STANDARD_LEVELS.join(", ")})(${c})`,
-  },
-};
+const SAMPLE_EXPR: Readonly<Record<SampleAgg, { inner: string; raw: string; outer: (c: string) => string }>> =
+  {
+    count: { inner: "sample_count", raw: "toUInt64(count())", outer: (c) => `sum(${c})` },
+    sum: { inner: "value_sum", raw: "sum(value)", outer: (c) => `sum(${c})` },
+    min: { inner: "value_min", raw: "min(value)", outer: (c) => `min(${c})` },
+    max: { inner: "value_max", raw: "max(value)", outer: (c) => `max(${c})` },
+    q: {
+      inner: "value_q",
+      raw: "quantileDDState(0.01, 0.5)(value)",
+      outer: (c) => `quantilesDDMerge(0.01, ${STANDARD_LEVELS.join(", ")})(${c})`,
+    },
+  };
 
 function level(p: number): string {
   if (!(Number.isFinite(p) && p > 0 && p < 1)) throw new Error(`percentile level out of range: ${p}`);
@@ -269,7 +280,7 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
       const cols = [
         `${BUCKET_OF("toInt64(toUnixTimestamp(bucket_start)) * 1000")} AS b`,
         ...inferenceDimSelect(spec.dims, false),
-        ...innerAggs.map((a) => `${ROLLUP_EXPR[a].inner} AS ${a}`),
+        ...innerAggs.map((a) => `${ROLLUP_EXPR[a].inner} AS st_${a}`),
       ];
       parts.push(`SELECT ${cols.join(", ")}\nFROM ${table}\nWHERE ${where.join("\n  AND ")}`);
     } else {
@@ -284,20 +295,24 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
       const cols = [
         `${BUCKET_OF("toUnixTimestamp64Milli(request_arrival_time)")} AS b`,
         ...dimCols,
-        ...innerAggs.map((a) => `${ROLLUP_EXPR[a].raw} AS ${a}`),
+        ...innerAggs.map((a) => `${ROLLUP_EXPR[a].raw} AS st_${a}`),
       ];
-      const group = ["b", ...spec.dims.flatMap((d) => [`g_${d}_id`, ...(INFERENCE_DIMS[d].name ? [`g_${d}_name`] : [])])];
+      const group = [
+        "b",
+        ...spec.dims.flatMap((d) => [`g_${d}_id`, ...(INFERENCE_DIMS[d].name ? [`g_${d}_name`] : [])]),
+      ];
       parts.push(
         `SELECT ${cols.join(", ")}\nFROM ${table} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY ${group.join(", ")}`,
       );
     }
   });
   const od = outerDims(spec.dims, (d) => INFERENCE_DIMS[d].name !== null);
-  const outerAggs = innerAggs.map((a) => `${ROLLUP_EXPR[a].outer(a)} AS a_${a}`);
+  const outerAggs = innerAggs.map((a) => `${ROLLUP_EXPR[a].outer(`st_${a}`)} AS a_${a}`);
   if (needsQp) {
     const lv = level(spec.extraLevel!);
     for (const m of ["latency", "ttft"] as const) {
-      if (innerAggs.includes(`${m}_q`)) outerAggs.push(`quantileDDMerge(0.01, ${lv})(${m}_q) AS a_${m}_qp`);
+      if (innerAggs.includes(`${m}_q`))
+        outerAggs.push(`quantileDDMerge(0.01, ${lv})(st_${m}_q) AS a_${m}_qp`);
     }
   }
   const query =
@@ -400,7 +415,9 @@ export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
     const c = INFERENCE_DIMS[d];
     return `${c.rawId ?? c.id} AS g_${d}_id`;
   });
-  const dimNames = spec.dims.filter((d) => INFERENCE_DIMS[d].name).map((d) => `${INFERENCE_DIMS[d].name} AS g_${d}_name`);
+  const dimNames = spec.dims
+    .filter((d) => INFERENCE_DIMS[d].name)
+    .map((d) => `${INFERENCE_DIMS[d].name} AS g_${d}_name`);
   const ids = spec.dims.map((d) => `g_${d}_id`);
   const names = spec.dims.filter((d) => INFERENCE_DIMS[d].name).map((d) => `g_${d}_name`);
   const partition = ids.length > 0 ? `PARTITION BY ${ids.join(", ")} ` : "";

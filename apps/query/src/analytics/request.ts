@@ -11,7 +11,7 @@ import { queryErrors, validation } from "../errors";
 export interface AnalyticsQuery {
   shape: "bud" | "seed";
   /** Output key (as requested) and what it resolves to. */
-  metrics: Array<{ key: string; inference?: InferenceMetric; sample?: string }>;
+  metrics: Array<{ key: string; inference?: InferenceMetric; sample?: string; field?: string }>;
   fromMs: number;
   toMs: number;
   /** to_date was null / absent: the range ends now. */
@@ -30,6 +30,8 @@ export interface AnalyticsQuery {
   aggregation?: SeedAggregation;
   comparisonPeriods: number;
   limit: number | null;
+  /** One bucket over the whole range (aggregated metrics, usage). */
+  wholeRange?: boolean;
 }
 
 export const SEED_INTERVALS: Readonly<Record<string, Unit>> = {
@@ -125,18 +127,27 @@ export function resolveMetrics(names: string[]): AnalyticsQuery["metrics"] {
   for (const key of names) {
     if (seen.has(key)) continue;
     seen.add(key);
-    if ((INFERENCE_METRICS as readonly string[]).includes(key)) out.push({ key, inference: key as InferenceMetric });
-    else if (METRIC_ALIASES[key]) out.push({ key, inference: METRIC_ALIASES[key] });
-    else out.push({ key, sample: key });
+    if ((INFERENCE_METRICS as readonly string[]).includes(key))
+      out.push({ key, inference: key as InferenceMetric });
+    else if (METRIC_ALIASES[key]) {
+      // Rate aliases rank and report by their rate field.
+      const field = /rate$/.test(key) ? (key === "cache_hit_rate" ? "hit_rate" : "rate") : undefined;
+      out.push({ key, inference: METRIC_ALIASES[key], ...(field ? { field } : {}) });
+    } else out.push({ key, sample: key });
   }
   return out;
 }
 
-export function parseAnalyticsRequest(body: RawAnalyticsBody, nowMs: number, limits: RangeLimits): AnalyticsQuery {
+export function parseAnalyticsRequest(
+  body: RawAnalyticsBody,
+  nowMs: number,
+  limits: RangeLimits,
+): AnalyticsQuery {
   const seed = body.time_range !== undefined || body.interval !== undefined;
   const timezone = body.timezone ?? "UTC";
   if (!isValidZone(timezone)) throw validation(`timezone must be an IANA time zone name, got "${timezone}"`);
-  const groupBy = body.group_by == null ? [] : Array.isArray(body.group_by) ? [...new Set(body.group_by)] : [body.group_by];
+  const groupBy =
+    body.group_by == null ? [] : Array.isArray(body.group_by) ? [...new Set(body.group_by)] : [body.group_by];
   const filters = parseFilters(body.filters);
   const metrics = resolveMetrics(body.metrics);
 
@@ -146,7 +157,9 @@ export function parseAnalyticsRequest(body: RawAnalyticsBody, nowMs: number, lim
   let calendar = true;
   if (seed) {
     if (body.from_date !== undefined || body.frequency_unit !== undefined) {
-      throw validation("use either time_range and interval (seed shape) or from_date and frequency_unit, not both");
+      throw validation(
+        "use either time_range and interval (seed shape) or from_date and frequency_unit, not both",
+      );
     }
     if (!body.time_range) throw validation("time_range is required with interval");
     if (!body.interval) throw validation("interval is required with time_range");
@@ -169,12 +182,14 @@ export function parseAnalyticsRequest(body: RawAnalyticsBody, nowMs: number, lim
   }
   if (body.aggregation?.type === "percentile") {
     const p = body.aggregation.percentile;
-    if (p === undefined) throw validation("aggregation.percentile is required when aggregation.type is percentile");
+    if (p === undefined)
+      throw validation("aggregation.percentile is required when aggregation.type is percentile");
   }
   const sampleMetrics = metrics.filter((m) => m.sample);
   if (sampleMetrics.length > 0) {
     const bad = groupBy.find((d) => d === "user_project" || d === "api_key");
-    if (bad) throw validation(`group_by ${bad} is not available for metric samples (${sampleMetrics[0]!.key})`);
+    if (bad)
+      throw validation(`group_by ${bad} is not available for metric samples (${sampleMetrics[0]!.key})`);
   }
   return {
     shape: seed ? "seed" : "bud",

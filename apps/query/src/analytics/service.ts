@@ -94,6 +94,7 @@ function toAgg(v: unknown): number | number[] | null {
 
 export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) {
   function bucketsFor(q: AnalyticsQuery, fromMs: number, toMs: number): Buckets {
+    if (q.wholeRange) return { labels: [fromMs], edges: [fromMs, toMs] };
     const b = computeBuckets(fromMs, toMs, q.unit, q.interval, q.timezone, q.calendar, limits.maxBuckets);
     if (!b) {
       throw queryErrors.create(
@@ -107,7 +108,8 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
   function inferenceAggs(q: AnalyticsQuery, metrics: AnalyticsQuery["metrics"]): InferenceAgg[] {
     const set = new Set<InferenceAgg>();
     for (const m of metrics) {
-      if (m.inference && m.inference !== "concurrent_requests") INFERENCE_AGGS_OF[m.inference].forEach((a) => set.add(a));
+      if (m.inference && m.inference !== "concurrent_requests")
+        INFERENCE_AGGS_OF[m.inference].forEach((a) => set.add(a));
     }
     void q;
     return [...set];
@@ -132,14 +134,22 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
     const base = { db, edges: buckets.edges, dims: q.groupBy, filters: q.filters, promptOnly: q.promptOnly };
     const [iRows, cRows, sRows] = await Promise.all([
       aggs.length > 0
-        ? sql.run<Row>(`${label}.states`, buildInferenceStatesQuery({ ...base, segments, aggs, extraLevel: validLevel(extraLevel) }), {
-            maxResultRows,
-          })
+        ? sql.run<Row>(
+            `${label}.states`,
+            buildInferenceStatesQuery({ ...base, segments, aggs, extraLevel: validLevel(extraLevel) }),
+            {
+              maxResultRows,
+            },
+          )
         : Promise.resolve([] as Row[]),
       wantsConcurrency
-        ? sql.run<Row>(`${label}.concurrency`, buildConcurrencyQuery({ ...base, lookbackMs: limits.concurrencyLookbackMs }), {
-            maxResultRows,
-          })
+        ? sql.run<Row>(
+            `${label}.concurrency`,
+            buildConcurrencyQuery({ ...base, lookbackMs: limits.concurrencyLookbackMs }),
+            {
+              maxResultRows,
+            },
+          )
         : Promise.resolve([] as Row[]),
       sampleNames.length > 0
         ? sql.run<Row>(
@@ -194,19 +204,28 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
     const plans = [
       ...(aggs.length > 0 ? [describePlan(segments)] : []),
       ...(wantsConcurrency ? ["raw(concurrency)"] : []),
-      ...(sampleNames.length > 0 ? [`samples:${describePlan(planSegments(buckets.edges, q.promptOnly))}`] : []),
+      ...(sampleNames.length > 0
+        ? [`samples:${describePlan(planSegments(buckets.edges, q.promptOnly))}`]
+        : []),
     ];
     w.plan = plans.join(",");
     return w;
   }
 
-  function metricObjects(q: AnalyticsQuery, c: Record<string, AggValues> | undefined): Record<string, MetricObject> {
+  function metricObjects(
+    q: AnalyticsQuery,
+    c: Record<string, AggValues> | undefined,
+  ): Record<string, MetricObject> {
     const data: Record<string, MetricObject> = {};
     for (const m of q.metrics) {
       if (m.inference) {
         const a = m.inference === "concurrent_requests" ? (c?.c ?? {}) : (c?.i ?? {});
         const obj = inferenceMetricObject(m.inference, a);
-        if (q.shape === "seed") obj.value = inferenceSeedValue(m.inference, obj, a, q.aggregation);
+        if (q.shape === "seed") {
+          obj.value = m.field
+            ? ((obj[m.field] as number | null) ?? null)
+            : inferenceSeedValue(m.inference, obj, a, q.aggregation);
+        }
         data[m.key] = obj;
       } else {
         data[m.key] = sampleMetricObject(c?.[`s:${m.sample!}`] ?? {}, q.aggregation, q.shape === "seed");
@@ -218,7 +237,7 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
   function primaryOf(q: AnalyticsQuery, key: string, obj: MetricObject): number | null {
     const m = q.metrics.find((x) => x.key === key)!;
     if (q.shape === "seed") return (obj.value as number | null) ?? null;
-    const field = m.inference ? PRIMARY_FIELD[m.inference] : SAMPLE_PRIMARY_FIELD;
+    const field = m.field ?? (m.inference ? PRIMARY_FIELD[m.inference] : SAMPLE_PRIMARY_FIELD);
     return (obj[field] as number | null) ?? null;
   }
 
@@ -231,7 +250,9 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
       const obj = metricObjects({ ...q, metrics: [first] }, w.cells.get(q.fromMs)?.get(key));
       return { key, v: primaryOf({ ...q, metrics: [first] }, first.key, obj[first.key]!) };
     });
-    ranked.sort((a, b) => (b.v ?? -Infinity) - (a.v ?? -Infinity) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    ranked.sort(
+      (a, b) => (b.v ?? -Infinity) - (a.v ?? -Infinity) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
+    );
     return new Set(ranked.slice(0, k).map((r) => r.key));
   }
 
@@ -244,7 +265,12 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
       fetchWindow(q, buckets, q.metrics, "main"),
       keep !== null ? rankGroups(q, keep) : Promise.resolve(null),
       ...Array.from({ length: q.comparisonPeriods }, (_, i) =>
-        fetchWindow(q, bucketsFor(q, q.fromMs - (i + 1) * lenMs, q.toMs - (i + 1) * lenMs), q.metrics, `prev${i + 1}`),
+        fetchWindow(
+          q,
+          bucketsFor(q, q.fromMs - (i + 1) * lenMs, q.toMs - (i + 1) * lenMs),
+          q.metrics,
+          `prev${i + 1}`,
+        ),
       ),
     ]);
     let groupKeys = [...main.groups.keys()].sort();
@@ -292,7 +318,8 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
                 time_period: formatInZone(wLabel, q.timezone),
                 value: before,
                 change,
-                change_percent: change === null || before === null || before === 0 ? null : (change / before) * 100,
+                change_percent:
+                  change === null || before === null || before === 0 ? null : (change / before) * 100,
               };
             });
           }

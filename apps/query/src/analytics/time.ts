@@ -7,7 +7,7 @@ export function isValidZone(zone: string): boolean {
   return IANAZone.isValidZone(zone);
 }
 
-const HAS_OFFSET = /(Z|[+-]\d{2}(:?\d{2})?)$/i;
+const HAS_OFFSET = /T.*(Z|[+-]\d{2}(:?\d{2})?)$/i;
 
 /**
  * ISO-8601 date or date-time to epoch ms. Text without an offset is read in `zone` (BRIEF §6).
@@ -50,12 +50,12 @@ export function computeBuckets(
   const from = DateTime.fromMillis(fromMs, { zone });
   const labels: number[] = [];
   const edges: number[] = [fromMs];
-  let start = aligned ? from.startOf(unit) : from;
-  // Calendar buckets of n > 1 units: still aligned to the calendar start of the first unit.
+  const origin = aligned ? calendarStart(from, unit, n) : from;
+  let start = origin;
   for (let k = 1; ; k++) {
     labels.push(start.toMillis());
     if (labels.length > maxBuckets) return null;
-    const next = aligned ? plusUnits(from.startOf(unit), unit, n * k) : plusUnits(from, unit, n * k);
+    const next = plusUnits(origin, unit, n * k);
     const nextMs = next.toMillis();
     if (nextMs >= toMs) {
       edges.push(toMs);
@@ -65,6 +65,13 @@ export function computeBuckets(
     start = next;
   }
   return { labels, edges };
+}
+
+/** Calendar start of the bucket holding `dt`: n-minute / n-hour buckets on multiples of n in the zone's clock. */
+function calendarStart(dt: DateTime, unit: Unit, n: number): DateTime {
+  if (n > 1 && unit === "minute") return dt.startOf("hour").plus({ minutes: Math.floor(dt.minute / n) * n });
+  if (n > 1 && unit === "hour") return dt.startOf("day").plus({ hours: Math.floor(dt.hour / n) * n });
+  return dt.startOf(unit);
 }
 
 function plusUnits(dt: DateTime, unit: Unit, count: number): DateTime {
@@ -89,5 +96,7 @@ function plusUnits(dt: DateTime, unit: Unit, count: number): DateTime {
 /** Label text of a bucket: ISO-8601 with the zone's offset at that instant. */
 export function formatInZone(ms: number, zone: string): string {
   const dt = DateTime.fromMillis(ms, { zone });
-  return zone === "UTC" ? dt.toUTC().toISO({ suppressMilliseconds: true })! : dt.toISO({ suppressMilliseconds: true })!;
+  return zone === "UTC"
+    ? dt.toUTC().toISO({ suppressMilliseconds: true })!
+    : dt.toISO({ suppressMilliseconds: true })!;
 }

@@ -41,7 +41,9 @@ export function createSqlRunner(
       const started = performance.now();
       const kind = label.split(".").pop() ?? label;
       try {
-        const rows = await ch.query<T>(sql, q.query_params, { timeoutMs: guard.maxExecutionSeconds * 1000 + 5_000 });
+        const rows = await ch.query<T>(sql, q.query_params, {
+          timeoutMs: guard.maxExecutionSeconds * 1000 + 5_000,
+        });
         const ms = performance.now() - started;
         metrics.chSeconds.observe({ statement: kind, outcome: "ok" }, ms / 1000);
         metrics.chResultRows.inc({ statement: kind }, rows.length);
@@ -58,7 +60,10 @@ export function createSqlRunner(
         }
         return rows;
       } catch (err) {
-        metrics.chSeconds.observe({ statement: kind, outcome: "error" }, (performance.now() - started) / 1000);
+        metrics.chSeconds.observe(
+          { statement: kind, outcome: "error" },
+          (performance.now() - started) / 1000,
+        );
         if (isAppError(err) && err.code === "CLICKHOUSE_QUERY_LIMIT") {
           throw queryErrors.create(
             "QUERY_TOO_EXPENSIVE",
@@ -74,7 +79,10 @@ export function createSqlRunner(
 }
 
 /** A runner for one request: same guardrails, its own clock. */
-export function withClock(base: { ch: ClickHouse; guard: Guardrails; metrics: QueryMetrics }, clock: ExecClock) {
+export function withClock(
+  base: { ch: ClickHouse; guard: Guardrails; metrics: QueryMetrics },
+  clock: ExecClock,
+) {
   return createSqlRunner(base.ch, base.guard, base.metrics, clock);
 }
 

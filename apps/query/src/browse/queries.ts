@@ -1,0 +1,234 @@
+/** Pure builders of the browsing statements (inference list, detail, distribution, credentials, admin). */
+import { Tables } from "@budmetrics/schema";
+import type { BuiltQuery, Filters } from "../analytics/queries";
+import { INFERENCE_DIMS } from "../analytics/queries";
+
+export type SortField = "timestamp" | "tokens" | "latency" | "cost";
+
+/** Allow-list: sort keys (all numeric, so a cursor value is one Float64). */
+export const SORT_EXPR: Readonly<Record<SortField, string>> = {
+  timestamp: "toFloat64(toUnixTimestamp64Milli(request_arrival_time))",
+  tokens: "toFloat64(input_tokens + output_tokens)",
+  latency: "ifNull(response_time_ms, -1)",
+  cost: "toFloat64(ifNull(cost, toDecimal64(0, 9)))",
+};
+
+export interface ListSpec {
+  db: string;
+  fromMs: number | null;
+  toMs: number | null;
+  filters: Filters;
+  isSuccess?: boolean;
+  minTokens?: number;
+  maxTokens?: number;
+  maxLatencyMs?: number;
+  endpointType?: string;
+  sortBy: SortField;
+  order: "asc" | "desc";
+  offset: number;
+  limit: number;
+  cursor?: { v: number; id: string };
+  previewChars: number;
+}
+
+function listWhere(
+  spec: Omit<ListSpec, "sortBy" | "order" | "offset" | "limit" | "cursor" | "previewChars">,
+) {
+  const params: Record<string, unknown> = {};
+  const where: string[] = [];
+  if (spec.fromMs !== null) {
+    params.from = spec.fromMs;
+    where.push("request_arrival_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')");
+  }
+  if (spec.toMs !== null) {
+    params.to = spec.toMs;
+    where.push("request_arrival_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')");
+  }
+  for (const key of Object.keys(spec.filters).sort() as Array<keyof Filters>) {
+    const v = spec.filters[key]!;
+    if (key === "prompt") {
+      params.f_prompt = [...v.ids, ...v.names];
+      where.push("prompt_id IN {f_prompt:Array(String)}");
+      continue;
+    }
+    const d = INFERENCE_DIMS[key];
+    const parts: string[] = [];
+    if (d.idType === "String") {
+      params[`f_${key}`] = [...v.ids, ...v.names];
+      parts.push(`${d.id} IN {f_${key}:Array(String)}`);
+    } else {
+      if (v.ids.length) {
+        params[`f_${key}_ids`] = v.ids;
+        parts.push(`${d.id} IN {f_${key}_ids:Array(UUID)}`);
+      }
+      if (v.names.length) {
+        if (d.name) {
+          params[`f_${key}_names`] = v.names;
+          parts.push(`${d.name} IN {f_${key}_names:Array(String)}`);
+        } else parts.push("0");
+      }
+    }
+    where.push(parts.length === 1 ? parts[0]! : `(${parts.join(" OR ")})`);
+  }
+  if (spec.isSuccess !== undefined) {
+    params.is_success = spec.isSuccess;
+    where.push("is_success = {is_success:Bool}");
+  }
+  if (spec.minTokens !== undefined) {
+    params.min_tokens = spec.minTokens;
+    where.push("input_tokens + output_tokens >= {min_tokens:UInt64}");
+  }
+  if (spec.maxTokens !== undefined) {
+    params.max_tokens = spec.maxTokens;
+    where.push("input_tokens + output_tokens <= {max_tokens:UInt64}");
+  }
+  if (spec.maxLatencyMs !== undefined) {
+    params.max_latency_ms = spec.maxLatencyMs;
+    where.push("response_time_ms <= {max_latency_ms:Float64}");
+  }
+  if (spec.endpointType !== undefined) {
+    params.endpoint_type = spec.endpointType;
+    where.push("endpoint_type = {endpoint_type:String}");
+  }
+  return { params, where };
+}
+
+const LIST_COLUMNS = [
+  "toString(inference_id) AS inference_id",
+  "request_arrival_time AS timestamp",
+  "toString(project_id) AS project_id",
+  "project_name",
+  "toString(endpoint_id) AS endpoint_id",
+  "endpoint_name",
+  "toString(model_id) AS model_id",
+  "model_name",
+  "model_provider",
+  "endpoint_type",
+  "is_success",
+  "status_code",
+  "input_tokens",
+  "output_tokens",
+  "toUInt64(input_tokens + output_tokens) AS total_tokens",
+  "response_time_ms",
+  "ttft_ms",
+  "toFloat64OrNull(toString(cost)) AS cost",
+  "cached",
+  "finish_reason",
+  "error_type",
+];
+
+/** One page of inferences (limit + 1 rows, to know whether there is more), newest first by default. */
+export function buildInferenceListQuery(spec: ListSpec): BuiltQuery {
+  const { params, where } = listWhere(spec);
+  const sort = SORT_EXPR[spec.sortBy];
+  const dir = spec.order === "asc" ? "ASC" : "DESC";
+  if (spec.cursor) {
+    params.c_v = spec.cursor.v;
+    params.c_id = spec.cursor.id;
+    where.push(`(${sort}, inference_id) ${spec.order === "asc" ? ">" : "<"} ({c_v:Float64}, {c_id:UUID})`);
+  }
+  params.limit = spec.limit + 1;
+  params.offset = spec.offset;
+  params.preview = spec.previewChars;
+  const query =
+    `SELECT ${[...LIST_COLUMNS, "leftUTF8(ifNull(prompt_preview, ''), {preview:UInt32}) AS prompt_preview", "leftUTF8(ifNull(response_preview, ''), {preview:UInt32}) AS response_preview", `${sort} AS sort_value`].join(", ")}\n` +
+    `FROM ${spec.db}.${Tables.inferenceEvents} FINAL\n` +
+    (where.length ? `WHERE ${where.join("\n  AND ")}\n` : "") +
+    `ORDER BY sort_value ${dir}, inference_id ${dir}\n` +
+    `LIMIT {limit:UInt32} OFFSET {offset:UInt32}`;
+  return { query, query_params: params };
+}
+
+export function buildInferenceCountQuery(
+  spec: Omit<ListSpec, "sortBy" | "order" | "offset" | "limit" | "cursor" | "previewChars">,
+): BuiltQuery {
+  const { params, where } = listWhere(spec);
+  return {
+    query:
+      `SELECT count() AS total FROM ${spec.db}.${Tables.inferenceEvents} FINAL` +
+      (where.length ? `\nWHERE ${where.join("\n  AND ")}` : ""),
+    query_params: params,
+  };
+}
+
+export function buildInferenceDetailQuery(db: string, id: string): BuiltQuery {
+  return {
+    query:
+      `SELECT ${[...LIST_COLUMNS, "request_forward_time", "toString(request_ip) AS request_ip", "response_analysis", "toString(api_key_id) AS api_key_id", "toString(user_id) AS user_id", "toString(api_key_project_id) AS api_key_project_id", "error_code", "error_message", "cluster_id", "prompt_id", "prompt_preview", "response_preview", "event_id", "event_source", "received_at"].join(", ")}\n` +
+      `FROM ${db}.${Tables.inferenceEvents} FINAL\nWHERE inference_id = {id:UUID}\nLIMIT 1`,
+    query_params: { id },
+  };
+}
+
+export function buildLatencyDistributionQuery(spec: {
+  db: string;
+  fromMs: number;
+  toMs: number;
+  filters: Filters;
+  edges: number[];
+}): BuiltQuery {
+  const { params, where } = listWhere({
+    db: spec.db,
+    fromMs: spec.fromMs,
+    toMs: spec.toMs,
+    filters: spec.filters,
+  });
+  params.edges = spec.edges;
+  where.push("response_time_ms IS NOT NULL", "response_time_ms >= {edges:Array(Float64)}[1]");
+  return {
+    query:
+      `SELECT roundDown(assumeNotNull(response_time_ms), {edges:Array(Float64)}) AS lo, count() AS n, avg(response_time_ms) AS avg_ms\n` +
+      `FROM ${spec.db}.${Tables.inferenceEvents} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY lo\nORDER BY lo`,
+    query_params: params,
+  };
+}
+
+export function buildCredentialUsageQuery(db: string, sinceMs: number, ids: string[]): BuiltQuery {
+  const params: Record<string, unknown> = { since: sinceMs };
+  const where = [
+    "api_key_id IS NOT NULL",
+    "request_arrival_time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')",
+  ];
+  if (ids.length > 0) {
+    params.ids = ids;
+    where.push("api_key_id IN {ids:Array(UUID)}");
+  }
+  return {
+    query:
+      `SELECT toString(assumeNotNull(api_key_id)) AS credential_id, max(request_arrival_time) AS last_used_at, count() AS request_count, ` +
+      `toFloat64(sum(ifNull(cost, toDecimal64(0, 9)))) AS cost\n` +
+      `FROM ${db}.${Tables.inferenceEvents} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY credential_id\nORDER BY last_used_at DESC\nLIMIT 10000`,
+    query_params: params,
+  };
+}
+
+export function buildTableStatsQuery(db: string): BuiltQuery {
+  return {
+    query:
+      "SELECT table, sum(rows) AS rows, count() AS parts, sum(bytes_on_disk) AS bytes_on_disk, " +
+      "sum(data_compressed_bytes) AS compressed_bytes, sum(data_uncompressed_bytes) AS uncompressed_bytes, " +
+      "min(min_time) AS min_time, max(max_time) AS max_time\n" +
+      "FROM system.parts WHERE database = {db:String} AND active GROUP BY table ORDER BY table",
+    query_params: { db },
+  };
+}
+
+export function buildSummaryQueries(db: string): { inferences: BuiltQuery; samples: BuiltQuery } {
+  return {
+    inferences: {
+      query: `SELECT sum(request_count) AS n, min(bucket_start) AS first_day, max(bucket_start) AS last_day FROM ${db}.${Tables.inferenceRollup["1d"]}`,
+      query_params: {},
+    },
+    samples: {
+      query: `SELECT sum(sample_count) AS n, uniqExact(metric_type) AS types, max(bucket_start) AS last_day FROM ${db}.${Tables.sampleRollup["1d"]}`,
+      query_params: {},
+    },
+  };
+}
+
+export function buildSampleTypesQuery(db: string): BuiltQuery {
+  return {
+    query: `SELECT metric_type, sum(sample_count) AS samples FROM ${db}.${Tables.sampleRollup["1d"]} GROUP BY metric_type ORDER BY metric_type LIMIT 10000`,
+    query_params: {},
+  };
+}

@@ -1,0 +1,286 @@
+/** Browsing and usage use cases. Pure of HTTP and client libraries: they receive a SqlRunner. */
+import { fromChDateTime, toNumber } from "@budmetrics/schema";
+import { planSegments } from "../analytics/planner";
+import { buildInferenceStatesQuery, rollupServes, type Filters } from "../analytics/queries";
+import { queryErrors } from "../errors";
+import type { SqlRunner } from "../ports";
+import {
+  buildCredentialUsageQuery,
+  buildInferenceCountQuery,
+  buildInferenceDetailQuery,
+  buildInferenceListQuery,
+  buildLatencyDistributionQuery,
+  buildSampleTypesQuery,
+  buildSummaryQueries,
+  type ListSpec,
+} from "./queries";
+
+type Row = Record<string, unknown>;
+
+const iso = (v: unknown) =>
+  v === null || v === undefined ? null : new Date(fromChDateTime(String(v))).toISOString();
+
+export function encodeCursor(v: number, id: string): string {
+  return Buffer.from(JSON.stringify([v, id])).toString("base64url");
+}
+
+export function decodeCursor(text: string): { v: number; id: string } {
+  try {
+    const [v, id] = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as [unknown, unknown];
+    if (
+      typeof v === "number" &&
+      Number.isFinite(v) &&
+      typeof id === "string" &&
+      /^[0-9a-f-]{36}$/i.test(id)
+    ) {
+      return { v, id };
+    }
+  } catch {
+    // fall through
+  }
+  throw queryErrors.create(
+    "QUERY_CURSOR_INVALID",
+    "cursor is not a next_cursor value returned by this endpoint",
+  );
+}
+
+function listItem(r: Row) {
+  return {
+    inference_id: r.inference_id,
+    timestamp: iso(r.timestamp),
+    project_id: r.project_id,
+    project_name: r.project_name,
+    endpoint_id: r.endpoint_id,
+    endpoint_name: r.endpoint_name,
+    model_id: r.model_id,
+    model_name: r.model_name,
+    model_provider: r.model_provider,
+    endpoint_type: r.endpoint_type,
+    is_success: Boolean(r.is_success),
+    status_code: r.status_code ?? null,
+    input_tokens: toNumber(r.input_tokens),
+    output_tokens: toNumber(r.output_tokens),
+    total_tokens: toNumber(r.total_tokens),
+    response_time_ms: r.response_time_ms ?? null,
+    ttft_ms: r.ttft_ms ?? null,
+    cost: r.cost ?? null,
+    cached: Boolean(r.cached),
+    finish_reason: r.finish_reason ?? null,
+    error_type: r.error_type ?? null,
+    prompt_preview: r.prompt_preview === "" ? null : (r.prompt_preview ?? null),
+    response_preview: r.response_preview === "" ? null : (r.response_preview ?? null),
+  };
+}
+
+export async function listInferences(sql: SqlRunner, spec: Omit<ListSpec, "db">) {
+  const full = { ...spec, db: sql.db };
+  const [rows, count] = await Promise.all([
+    sql.run<Row>("list.page", buildInferenceListQuery(full)),
+    sql.run<{ total: number }>("list.count", buildInferenceCountQuery(full)),
+  ]);
+  const hasMore = rows.length > spec.limit;
+  const page = rows.slice(0, spec.limit);
+  const last = page[page.length - 1];
+  return {
+    object: "inference_list",
+    items: page.map(listItem),
+    total_count: toNumber(count[0]?.total),
+    offset: spec.offset,
+    limit: spec.limit,
+    has_more: hasMore,
+    next_cursor: hasMore && last ? encodeCursor(Number(last.sort_value), String(last.inference_id)) : null,
+  };
+}
+
+export async function getInference(sql: SqlRunner, id: string) {
+  const rows = await sql.run<Row>("detail", buildInferenceDetailQuery(sql.db, id.toLowerCase()));
+  const r = rows[0];
+  if (!r) throw queryErrors.create("INFERENCE_NOT_FOUND", `inference ${id} not found`);
+  let analysis: unknown = null;
+  if (typeof r.response_analysis === "string") {
+    try {
+      analysis = JSON.parse(r.response_analysis);
+    } catch {
+      analysis = r.response_analysis;
+    }
+  }
+  return {
+    object: "inference",
+    ...listItem(r),
+    request_forward_time: iso(r.request_forward_time),
+    request_ip: r.request_ip ?? null,
+    response_analysis: analysis,
+    api_key_id: r.api_key_id ?? null,
+    user_id: r.user_id ?? null,
+    api_key_project_id: r.api_key_project_id ?? null,
+    error_code: r.error_code ?? null,
+    error_message: r.error_message ?? null,
+    cluster_id: r.cluster_id || null,
+    prompt_id: r.prompt_id ?? null,
+    prompt_preview: r.prompt_preview ?? null,
+    response_preview: r.response_preview ?? null,
+    event_id: r.event_id,
+    event_source: r.event_source,
+    received_at: iso(r.received_at),
+  };
+}
+
+export const DEFAULT_LATENCY_EDGES = [0, 100, 250, 500, 1000, 2000, 5000, 10000, 30000];
+
+export async function latencyDistribution(
+  sql: SqlRunner,
+  spec: { fromMs: number; toMs: number; filters: Filters; edges?: number[] },
+) {
+  const edges = [...new Set(spec.edges ?? DEFAULT_LATENCY_EDGES)].sort((a, b) => a - b);
+  const rows = await sql.run<{ lo: number; n: number; avg_ms: number }>(
+    "latency_distribution",
+    buildLatencyDistributionQuery({
+      db: sql.db,
+      fromMs: spec.fromMs,
+      toMs: spec.toMs,
+      filters: spec.filters,
+      edges,
+    }),
+  );
+  const byLo = new Map(rows.map((r) => [Number(r.lo), r]));
+  const total = rows.reduce((s, r) => s + toNumber(r.n), 0);
+  return {
+    object: "latency_distribution",
+    total_count: total,
+    items: edges.map((lo, i) => {
+      const hi = edges[i + 1] ?? null;
+      const r = byLo.get(lo);
+      const count = r ? toNumber(r.n) : 0;
+      return {
+        range: hi === null ? `${lo}+` : `${lo}-${hi}`,
+        min_ms: lo,
+        max_ms: hi,
+        count,
+        percentage: total === 0 ? 0 : (count / total) * 100,
+        avg_ms: r ? Number(r.avg_ms) : null,
+      };
+    }),
+  };
+}
+
+export async function credentialUsage(sql: SqlRunner, sinceMs: number, ids: string[]) {
+  const rows = await sql.run<Row>("credential_usage", buildCredentialUsageQuery(sql.db, sinceMs, ids));
+  return {
+    object: "credential_usage",
+    since: new Date(sinceMs).toISOString(),
+    items: rows.map((r) => ({
+      credential_id: r.credential_id,
+      last_used_at: iso(r.last_used_at),
+      request_count: toNumber(r.request_count),
+      cost: Number(r.cost),
+    })),
+  };
+}
+
+const USAGE_AGGS = [
+  "requests",
+  "success",
+  "input_tokens",
+  "output_tokens",
+  "cost",
+  "latency_count",
+  "latency_sum",
+  "users",
+] as const;
+
+function usageNumbers(r: Row | undefined) {
+  const requests = toNumber(r?.a_requests);
+  const success = toNumber(r?.a_success);
+  const input = toNumber(r?.a_input_tokens);
+  const output = toNumber(r?.a_output_tokens);
+  const latCount = toNumber(r?.a_latency_count);
+  return {
+    total_requests: requests,
+    successful_requests: success,
+    failed_requests: requests - success,
+    success_rate: requests === 0 ? null : (success / requests) * 100,
+    input_tokens: input,
+    output_tokens: output,
+    total_tokens: input + output,
+    total_cost: Number(r?.a_cost ?? 0),
+    avg_latency_ms: latCount === 0 ? null : toNumber(r?.a_latency_sum) / latCount,
+    unique_users: toNumber(r?.a_users),
+  };
+}
+
+/** Whole-range usage (rollups, raw only at unaligned edges). unique_users is uniq (≈1.6% error). */
+export async function usageSummary(sql: SqlRunner, spec: { fromMs: number; toMs: number; filters: Filters }) {
+  const edges = [spec.fromMs, spec.toMs];
+  const rows = await sql.run<Row>(
+    "usage_summary",
+    buildInferenceStatesQuery({
+      db: sql.db,
+      edges,
+      segments: planSegments(edges, !rollupServes([], spec.filters, false)),
+      dims: [],
+      filters: spec.filters,
+      aggs: [...USAGE_AGGS],
+    }),
+  );
+  return {
+    object: "usage_summary",
+    from_date: new Date(spec.fromMs).toISOString(),
+    to_date: new Date(spec.toMs).toISOString(),
+    ...usageNumbers(rows[0]),
+  };
+}
+
+export async function usageByProject(sql: SqlRunner, spec: { fromMs: number; toMs: number; limit: number }) {
+  const edges = [spec.fromMs, spec.toMs];
+  const rows = await sql.run<Row>(
+    "usage_by_project",
+    buildInferenceStatesQuery({
+      db: sql.db,
+      edges,
+      segments: planSegments(edges, false),
+      dims: ["project"],
+      filters: {},
+      aggs: [...USAGE_AGGS],
+    }),
+  );
+  const items = rows
+    .map((r) => ({ project_id: r.g_project_id, project_name: r.g_project_name, ...usageNumbers(r) }))
+    .sort(
+      (a, b) =>
+        b.total_requests - a.total_requests || String(a.project_id).localeCompare(String(b.project_id)),
+    );
+  return {
+    object: "usage_by_project",
+    from_date: new Date(spec.fromMs).toISOString(),
+    to_date: new Date(spec.toMs).toISOString(),
+    total_projects: items.length,
+    items: items.slice(0, spec.limit),
+  };
+}
+
+export async function metricsSummary(sql: SqlRunner) {
+  const q = buildSummaryQueries(sql.db);
+  const [inf, smp] = await Promise.all([
+    sql.run<Row>("summary", q.inferences),
+    sql.run<Row>("summary", q.samples),
+  ]);
+  const n = toNumber(inf[0]?.n);
+  const s = toNumber(smp[0]?.n);
+  return {
+    object: "metrics_summary",
+    inference_count: n,
+    first_inference_day: n > 0 ? iso(inf[0]?.first_day) : null,
+    last_inference_day: n > 0 ? iso(inf[0]?.last_day) : null,
+    metric_sample_count: s,
+    metric_sample_types: toNumber(smp[0]?.types),
+    last_sample_day: s > 0 ? iso(smp[0]?.last_day) : null,
+  };
+}
+
+export async function sampleTypes(sql: SqlRunner) {
+  const rows = await sql.run<{ metric_type: string; samples: number }>(
+    "metric_types",
+    buildSampleTypesQuery(sql.db),
+  );
+  return rows.map((r) => ({ name: r.metric_type, samples: toNumber(r.samples) }));
+}

@@ -1,0 +1,66 @@
+import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import addFormats from "ajv-formats";
+import { validation } from "../errors";
+
+/** One ajv instance per app (no module-level state): compiles the endpoint schemas once. */
+export function createValidator() {
+  const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, useDefaults: false });
+  addFormats(ajv);
+  const cache = new Map<object, ValidateFunction>();
+  return {
+    /** Throws QUERY_VALIDATION_FAILED (422) with the broken rule in words. */
+    check<T>(schema: object, value: unknown, where: "body" | "query" | "path"): T {
+      let fn = cache.get(schema);
+      if (!fn) cache.set(schema, (fn = ajv.compile(schema)));
+      if (fn(value)) return value as T;
+      throw validation(describeError(fn.errors?.[0], where), {
+        errors: (fn.errors ?? []).map((e) => describeError(e, where)),
+      });
+    },
+  };
+}
+
+function describeError(e: ErrorObject | undefined, where: string): string {
+  if (!e) return `${where} is invalid`;
+  const path = e.instancePath
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .join(".");
+  const field = path === "" ? where : path;
+  switch (e.keyword) {
+    case "additionalProperties":
+      return `unknown field "${path ? `${path}.` : ""}${String(e.params.additionalProperty)}"`;
+    case "required":
+      return `${path ? `${path}.` : ""}${String(e.params.missingProperty)} is required`;
+    case "enum":
+      return `${field} must be one of: ${(e.params.allowedValues as unknown[]).map(String).join(", ")}`;
+    case "type":
+      return `${field} must be ${String(e.params.type).replace(",", " or ")}`;
+    case "pattern":
+      return `${field} has an invalid format`;
+    case "format":
+      return `${field} must be a valid ${String(e.params.format)}`;
+    default:
+      return `${field} ${e.message ?? "is invalid"}`;
+  }
+}
+
+/** Query strings arrive as text: turns numeric / boolean text into values before validation. */
+export function coerceQuery(
+  q: Record<string, unknown>,
+  numeric: readonly string[],
+  bools: readonly string[] = [],
+) {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (Array.isArray(v)) {
+      out[k] = v;
+      continue;
+    }
+    if (numeric.includes(k) && typeof v === "string" && /^-?\d+(\.\d+)?$/.test(v)) out[k] = Number(v);
+    else if (bools.includes(k) && (v === "true" || v === "false")) out[k] = v === "true";
+    else out[k] = v;
+  }
+  return out;
+}
