@@ -94,13 +94,13 @@ function listWhere(
 }
 
 const LIST_COLUMNS = [
-  "toString(inference_id) AS inference_id",
+  "toString(inference_id) AS inference_id_t",
   "request_arrival_time AS timestamp",
-  "toString(project_id) AS project_id",
+  "toString(project_id) AS project_id_t",
   "project_name",
-  "toString(endpoint_id) AS endpoint_id",
+  "toString(endpoint_id) AS endpoint_id_t",
   "endpoint_name",
-  "toString(model_id) AS model_id",
+  "toString(model_id) AS model_id_t",
   "model_name",
   "model_provider",
   "endpoint_type",
@@ -111,12 +111,16 @@ const LIST_COLUMNS = [
   "toUInt64(input_tokens + output_tokens) AS total_tokens",
   "response_time_ms",
   "ttft_ms",
-  "toFloat64OrNull(toString(cost)) AS cost",
+  "toFloat64OrNull(toString(cost)) AS cost_f",
   "cached",
   "finish_reason",
   "error_type",
 ];
 
+/**
+ * Selected expressions get aliases that differ from column names (`_t`, `_f`): ClickHouse resolves
+ * an alias before a column of the same name, which would turn WHERE/ORDER BY on the id into text.
+ */
 /** One page of inferences (limit + 1 rows, to know whether there is more), newest first by default. */
 export function buildInferenceListQuery(spec: ListSpec): BuiltQuery {
   const { params, where } = listWhere(spec);
@@ -154,7 +158,7 @@ export function buildInferenceCountQuery(
 export function buildInferenceDetailQuery(db: string, id: string): BuiltQuery {
   return {
     query:
-      `SELECT ${[...LIST_COLUMNS, "request_forward_time", "toString(request_ip) AS request_ip", "response_analysis", "toString(api_key_id) AS api_key_id", "toString(user_id) AS user_id", "toString(api_key_project_id) AS api_key_project_id", "error_code", "error_message", "cluster_id", "prompt_id", "prompt_preview", "response_preview", "event_id", "event_source", "received_at"].join(", ")}\n` +
+      `SELECT ${[...LIST_COLUMNS, "request_forward_time", "toString(request_ip) AS request_ip_t", "response_analysis", "toString(api_key_id) AS api_key_id_t", "toString(user_id) AS user_id_t", "toString(api_key_project_id) AS api_key_project_id_t", "error_code", "error_message", "cluster_id", "prompt_id", "prompt_preview", "response_preview", "event_id", "event_source", "received_at"].join(", ")}\n` +
       `FROM ${db}.${Tables.inferenceEvents} FINAL\nWHERE inference_id = {id:UUID}\nLIMIT 1`,
     query_params: { id },
   };

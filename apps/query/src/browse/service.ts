@@ -46,13 +46,13 @@ export function decodeCursor(text: string): { v: number; id: string } {
 
 function listItem(r: Row) {
   return {
-    inference_id: r.inference_id,
+    inference_id: r.inference_id_t,
     timestamp: iso(r.timestamp),
-    project_id: r.project_id,
+    project_id: r.project_id_t,
     project_name: r.project_name,
-    endpoint_id: r.endpoint_id,
+    endpoint_id: r.endpoint_id_t,
     endpoint_name: r.endpoint_name,
-    model_id: r.model_id,
+    model_id: r.model_id_t,
     model_name: r.model_name,
     model_provider: r.model_provider,
     endpoint_type: r.endpoint_type,
@@ -63,7 +63,7 @@ function listItem(r: Row) {
     total_tokens: toNumber(r.total_tokens),
     response_time_ms: r.response_time_ms ?? null,
     ttft_ms: r.ttft_ms ?? null,
-    cost: r.cost ?? null,
+    cost: r.cost_f ?? null,
     cached: Boolean(r.cached),
     finish_reason: r.finish_reason ?? null,
     error_type: r.error_type ?? null,
@@ -88,7 +88,7 @@ export async function listInferences(sql: SqlRunner, spec: Omit<ListSpec, "db">)
     offset: spec.offset,
     limit: spec.limit,
     has_more: hasMore,
-    next_cursor: hasMore && last ? encodeCursor(Number(last.sort_value), String(last.inference_id)) : null,
+    next_cursor: hasMore && last ? encodeCursor(Number(last.sort_value), String(last.inference_id_t)) : null,
   };
 }
 
@@ -108,11 +108,11 @@ export async function getInference(sql: SqlRunner, id: string) {
     object: "inference",
     ...listItem(r),
     request_forward_time: iso(r.request_forward_time),
-    request_ip: r.request_ip ?? null,
+    request_ip: r.request_ip_t ?? null,
     response_analysis: analysis,
-    api_key_id: r.api_key_id ?? null,
-    user_id: r.user_id ?? null,
-    api_key_project_id: r.api_key_project_id ?? null,
+    api_key_id: r.api_key_id_t ?? null,
+    user_id: r.user_id_t ?? null,
+    api_key_project_id: r.api_key_project_id_t ?? null,
     error_code: r.error_code ?? null,
     error_message: r.error_message ?? null,
     cluster_id: r.cluster_id || null,
