@@ -1,0 +1,274 @@
+/** Browsing, usage and operations endpoints on the real engine, checked against the generated events. */
+import type { InferenceData } from "@budmetrics/schema";
+import { openTestEngine, type TestEngine } from "../../../test/support/engine";
+import { createCatalogue, generateInferences } from "../../../test/support/generate";
+import {
+  loadInferences,
+  loadSamples,
+  oracleStats,
+  startApp,
+  toOracle,
+  close,
+  type OracleEvent,
+  type RunningApp,
+} from "./helpers";
+
+const NOW = Date.parse("2026-06-01T00:00:00Z");
+let engine: TestEngine;
+let app: RunningApp;
+let events: InferenceData[];
+let all: OracleEvent[];
+const cat = createCatalogue(21, { models: 3, projects: 4, endpoints: 6, apiKeys: 5, users: 30 });
+const FROM = Date.parse("2026-05-01T00:00:00Z");
+const TO = Date.parse("2026-05-08T00:00:00Z");
+
+beforeAll(async () => {
+  engine = await openTestEngine("query_browse");
+  events = [...generateInferences({ seed: 9, count: 1500, startMs: FROM, endMs: TO, catalogue: cat })];
+  events[0]!.prompt_preview = "x".repeat(500);
+  events[0]!.response_preview = "hello";
+  events[0]!.response_analysis = { sentiment: "positive" };
+  events[1]!.prompt_id = "prompt-a";
+  await loadInferences(engine.ch, events);
+  await loadSamples(engine.ch, [
+    { id: "s1", timeMs: FROM + 1000, data: { metric_type: "gpu_utilization", value: 50, model: "m" } },
+    { id: "s2", timeMs: FROM + 2000, data: { metric_type: "queue_depth", value: 3 } },
+  ]);
+  all = toOracle(events);
+  app = await startApp(engine.ch, { nowMs: NOW });
+}, 60_000);
+
+afterAll(async () => {
+  await app?.close();
+  await engine?.close();
+});
+
+describe("inference list", () => {
+  it("filters, sorts newest first and paginates by offset and by cursor without gaps or repeats", async () => {
+    const project = cat.projects[0]!;
+    const expected = all.filter((e) => e.d.project_id === project.id && e.d.is_success);
+    const first = await app.post("/observability/inferences/list", {
+      project_id: project.id,
+      is_success: true,
+      limit: 40,
+    });
+    expect(first.status).toBe(200);
+    expect(first.body.total_count).toBe(expected.length);
+    expect(first.body.items).toHaveLength(40);
+    const times = first.body.items.map((i: { timestamp: string }) => Date.parse(i.timestamp));
+    expect([...times].sort((a, b) => b - a)).toEqual(times);
+    const seen: string[] = first.body.items.map((i: { inference_id: string }) => i.inference_id);
+    let cursor = first.body.next_cursor as string | null;
+    while (cursor) {
+      const page = await app.post("/observability/inferences/list", {
+        project_id: project.id,
+        is_success: true,
+        limit: 40,
+        cursor,
+      });
+      expect(page.status).toBe(200);
+      seen.push(...page.body.items.map((i: { inference_id: string }) => i.inference_id));
+      cursor = page.body.next_cursor;
+    }
+    expect(seen).toHaveLength(expected.length);
+    expect(new Set(seen)).toEqual(new Set(expected.map((e) => e.d.inference_id)));
+    const second = await app.post("/observability/inferences/list", {
+      project_id: project.id,
+      is_success: true,
+      limit: 40,
+      offset: 40,
+    });
+    expect(second.body.items.map((i: { inference_id: string }) => i.inference_id)).toEqual(
+      seen.slice(40, 80),
+    );
+  });
+
+  it("sorts by tokens ascending and truncates previews", async () => {
+    const res = await app.post("/observability/inferences/list", {
+      sort_by: "tokens",
+      sort_order: "asc",
+      limit: 1000,
+    });
+    const tokens = res.body.items.map((i: { total_tokens: number }) => i.total_tokens);
+    expect([...tokens].sort((a, b) => a - b)).toEqual(tokens);
+    const withPreview = await app.post("/observability/inferences/list", {
+      filters: { model: events[0]!.model_id },
+      limit: 1000,
+    });
+    const item = withPreview.body.items.find(
+      (i: { inference_id: string }) => i.inference_id === events[0]!.inference_id,
+    );
+    expect(item.prompt_preview).toHaveLength(200);
+    expect(item.response_preview).toBe("hello");
+  });
+
+  it("returns one inference in full, and 404 for an unknown id", async () => {
+    const e = events[0]!;
+    const res = await app.get(`/observability/inferences/${e.inference_id.toUpperCase()}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      inference_id: e.inference_id,
+      model_id: e.model_id,
+      input_tokens: e.input_tokens,
+      response_analysis: { sentiment: "positive" },
+      timestamp: new Date(Date.parse(e.request_arrival_time)).toISOString(),
+    });
+    expect(res.body.prompt_preview).toHaveLength(500);
+  });
+});
+
+describe("usage and distributions", () => {
+  it("summarises usage over a range (exact except unique users, which is uniq)", async () => {
+    const res = await app.get(
+      `/observability/usage/summary?from_date=2026-05-02T00:00:00Z&to_date=2026-05-05T06:30:00Z`,
+    );
+    expect(res.status).toBe(200);
+    const evs = all.filter(
+      (e) => e.t >= Date.parse("2026-05-02T00:00:00Z") && e.t < Date.parse("2026-05-05T06:30:00Z"),
+    );
+    const o = oracleStats(evs);
+    expect(res.body.total_requests).toBe(evs.length);
+    expect(res.body.successful_requests).toBe(o.success_request.count);
+    expect(res.body.total_tokens).toBe(o.total_token.count);
+    expect(close(res.body.total_cost, o.cost.sum)).toBe(true);
+    const users = new Set(evs.map((e) => e.d.user_id)).size;
+    expect(Math.abs(res.body.unique_users - users)).toBeLessThanOrEqual(Math.ceil(users * 0.05));
+  });
+
+  it("gives daily usage history oldest first and per-project usage most requests first", async () => {
+    const hist = await app.get(
+      `/observability/usage/history?from_date=2026-05-01&to_date=2026-05-08&interval=day`,
+    );
+    expect(hist.status).toBe(200);
+    expect(hist.body.items).toHaveLength(7);
+    expect(hist.body.items.reduce((s: number, i: { requests: number }) => s + i.requests, 0)).toBe(
+      all.length,
+    );
+    const byProject = await app.get(
+      `/observability/usage/by-project?from_date=2026-05-01&to_date=2026-05-08`,
+    );
+    expect(byProject.body.items).toHaveLength(4);
+    for (const it of byProject.body.items) {
+      expect(it.total_requests).toBe(all.filter((e) => e.d.project_id === it.project_id).length);
+    }
+    const counts = byProject.body.items.map((i: { total_requests: number }) => i.total_requests);
+    expect([...counts].sort((a, b) => b - a)).toEqual(counts);
+  });
+
+  it("reports last use of credentials since a time", async () => {
+    const since = "2026-05-03T00:00:00Z";
+    const res = await app.post("/observability/credential-usage", { since });
+    expect(res.status).toBe(200);
+    const evs = all.filter((e) => e.t >= Date.parse(since));
+    for (const it of res.body.items) {
+      const mine = evs.filter((e) => e.d.api_key_id === it.credential_id);
+      expect(it.request_count).toBe(mine.length);
+      expect(Date.parse(it.last_used_at)).toBe(Math.max(...mine.map((e) => e.t)));
+    }
+    expect(res.body.items).toHaveLength(new Set(evs.map((e) => e.d.api_key_id)).size);
+  });
+
+  it("histograms response times into ms buckets", async () => {
+    const res = await app.post("/observability/metrics/latency-distribution", {
+      from_date: "2026-05-01",
+      to_date: "2026-05-08",
+      buckets: [0, 500, 2000],
+    });
+    const lat = all.map((e) => e.d.response_time_ms).filter((x): x is number => x != null);
+    expect(res.body.total_count).toBe(lat.length);
+    expect(res.body.items.map((i: { count: number }) => i.count)).toEqual([
+      lat.filter((x) => x < 500).length,
+      lat.filter((x) => x >= 500 && x < 2000).length,
+      lat.filter((x) => x >= 2000).length,
+    ]);
+  });
+
+  it("aggregates whole-range metrics per group and produces time series", async () => {
+    const agg = await app.post("/observability/metrics/aggregated", {
+      metrics: ["request_count", "cost"],
+      from_date: "2026-05-01",
+      to_date: "2026-05-08",
+      group_by: ["model"],
+    });
+    expect(agg.status).toBe(200);
+    expect(agg.body.items).toHaveLength(new Set(all.map((e) => e.d.model_id)).size);
+    for (const it of agg.body.items) {
+      expect(it.data.request_count.count).toBe(all.filter((e) => e.d.model_id === it.model_id).length);
+    }
+    const ts = await app.post("/observability/metrics/time-series", {
+      metrics: ["request_count"],
+      from_date: "2026-05-01T00:00:00Z",
+      to_date: "2026-05-01T06:00:00Z",
+      interval: "15m",
+    });
+    expect(ts.status).toBe(200);
+    expect(ts.body.groups[0].data_points).toHaveLength(24);
+    expect(ts.body.groups[0].data_points[1].timestamp).toBe("2026-05-01T00:15:00Z");
+  });
+
+  it("lists the catalog and stored sample names, and summarises the store", async () => {
+    const types = await app.get("/observability/metrics/types");
+    const names = types.body.items.map((i: { name: string }) => i.name);
+    expect(names).toEqual(
+      expect.arrayContaining(["request_count", "concurrent_requests", "gpu_utilization", "queue_depth"]),
+    );
+    const summary = await app.get("/observability/metrics/summary");
+    expect(summary.body).toMatchObject({
+      inference_count: 1500,
+      metric_sample_count: 2,
+      metric_sample_types: 2,
+    });
+  });
+});
+
+describe("operations", () => {
+  it("serves health, stats, optimize, cache stats, performance, OpenAPI and docs", async () => {
+    const health = await app.get("/observability/health");
+    expect(health.status).toBe(200);
+    expect(health.body.components.clickhouse.status).toBe("ok");
+    const stats = await app.get("/admin/stats");
+    const raw = stats.body.tables.find((t: { table: string }) => t.table === "inference_events");
+    expect(raw.rows).toBe(1500);
+    expect(raw.parts).toBeGreaterThan(0);
+    const opt = await app.post("/admin/optimize", { tables: ["inference_rollup_1h"], final: true });
+    expect(opt.status).toBe(200);
+    const cache = await app.get("/admin/metrics/cache");
+    expect(cache.body).toMatchObject({ backend: "memory" });
+    expect(typeof cache.body.hits).toBe("number");
+    const perf = await app.get("/metrics/query-performance");
+    expect(perf.body.routes.length).toBeGreaterThan(0);
+    const doc = await app.get("/openapi.json");
+    expect(doc.body.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining([
+        "/observability/analytics",
+        "/observability/inferences/{id}",
+        "/admin/optimize",
+      ]),
+    );
+    const docs = await fetch(`${app.url}/docs`);
+    expect(docs.headers.get("content-type")).toContain("text/html");
+    const prom = await (await fetch(`${app.url}/metrics`)).text();
+    expect(prom).toContain("budmetrics_query_http_request_duration_seconds");
+    expect(prom).toContain("budmetrics_query_clickhouse_duration_seconds");
+  });
+
+  it("compresses large answers with brotli or gzip", async () => {
+    const body = JSON.stringify({
+      metrics: ["request_count", "latency"],
+      from_date: "2026-05-01",
+      to_date: "2026-05-08",
+      frequency_unit: "hour",
+    });
+    for (const enc of ["br", "gzip"]) {
+      const res = await fetch(`${app.url}/observability/analytics`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "accept-encoding": enc },
+        body,
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-encoding")).toBe(enc);
+      expect(((await res.json()) as { items: unknown[] }).items).toHaveLength(168);
+    }
+  });
+});
