@@ -135,7 +135,7 @@ export function buildInferenceListQuery(spec: ListSpec): BuiltQuery {
   params.offset = spec.offset;
   params.preview = spec.previewChars;
   const query =
-    `SELECT ${[...LIST_COLUMNS, "leftUTF8(ifNull(prompt_preview, ''), {preview:UInt32}) AS prompt_preview", "leftUTF8(ifNull(response_preview, ''), {preview:UInt32}) AS response_preview", `${sort} AS sort_value`].join(", ")}\n` +
+    `SELECT ${[...LIST_COLUMNS, "leftUTF8(ifNull(prompt_preview, ''), {preview:UInt32}) AS prompt_preview_t", "leftUTF8(ifNull(response_preview, ''), {preview:UInt32}) AS response_preview_t", `${sort} AS sort_value`].join(", ")}\n` +
     `FROM ${spec.db}.${Tables.inferenceEvents} FINAL\n` +
     (where.length ? `WHERE ${where.join("\n  AND ")}\n` : "") +
     `ORDER BY sort_value ${dir}, inference_id ${dir}\n` +

@@ -67,8 +67,8 @@ function listItem(r: Row) {
     cached: Boolean(r.cached),
     finish_reason: r.finish_reason ?? null,
     error_type: r.error_type ?? null,
-    prompt_preview: r.prompt_preview === "" ? null : (r.prompt_preview ?? null),
-    response_preview: r.response_preview === "" ? null : (r.response_preview ?? null),
+    prompt_preview: r.prompt_preview_t ? r.prompt_preview_t : null,
+    response_preview: r.response_preview_t ? r.response_preview_t : null,
   };
 }
 
