@@ -21,7 +21,7 @@ import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { SingleBar, Presets } from "cli-progress";
 import { clickhouseConfigSchema, createClickHouse, migrate, renderContextFrom } from "@budmetrics/clickhouse";
-import { collectorConfigSchema, createCollectorApp } from "@budmetrics/collector";
+import { collectorConfigSchema, createCollectorApp, createEventParser } from "@budmetrics/collector";
 import { loadConfig } from "@budmetrics/config";
 import { createHost, createRegistry } from "@budmetrics/http";
 import { createSilentLogger } from "@budmetrics/logger";
@@ -76,7 +76,8 @@ async function main() {
     COLLECTOR_QUEUE_MAX_ROWS: String(Math.max(200_000, BATCH_ROWS * 4)),
     COLLECTOR_MAX_BODY_BYTES: String(64 * 1024 * 1024),
   });
-  const app = await createCollectorApp({ ch, log, config, registry: createRegistry(false) });
+  const registry = createRegistry(false);
+  const app = await createCollectorApp({ ch, log, config, registry });
   const server = http.createServer(createHost({ apps: [app], log, registry: createRegistry(false) }));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
@@ -133,6 +134,17 @@ async function main() {
     runsInput.push({ data, twin, bodies });
   }
   const bytesPerEvent = runsInput[0]!.bodies.reduce((n, b) => n + b.length, 0) / EVENTS;
+
+  // The collector's JS work alone (parse each body once, validate, map, serialise): its ceiling
+  // without the engine.
+  const parser = createEventParser({ sampleTypes: config.COLLECTOR_SAMPLE_EVENT_TYPES });
+  const tj = performance.now();
+  let parsedRows = 0;
+  for (const body of runsInput[0]!.bodies) {
+    const envelope = JSON.parse(body.toString("utf8")) as { entries: Array<{ event: unknown }> };
+    for (const e of envelope.entries) if (parser.parseCloudEvent(e.event).ok) parsedRows++;
+  }
+  const jsRate = parsedRows / ((performance.now() - tj) / 1000);
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   function post(body: Buffer): Promise<{ status: number; text: string }> {
@@ -243,6 +255,13 @@ async function main() {
     `SELECT count() AS n, uniqExact(inference_id) AS d FROM ${ch.database}.${Tables.inferenceEvents}`,
   );
 
+  const flush = (await registry.getSingleMetricAsString("budmetrics_collector_flush_duration_seconds")).split("\n");
+  const metricValue = (suffix: string) =>
+    flush
+      .filter((l) => l.startsWith(`budmetrics_collector_flush_duration_seconds_${suffix}{`) && l.includes('result="ok"'))
+      .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+  const flushSeconds = metricValue("sum");
+  const flushCount = metricValue("count");
   const collectorRate = median(results.map((r) => r.collectorRate));
   const straightRate = median(results.map((r) => r.straightRate));
   const all = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
@@ -254,6 +273,10 @@ async function main() {
     `  collector end to end : ${fmt(collectorRate)} events/s (median; runs ${results.map((r) => fmt(r.collectorRate)).join(", ")})`,
     `  delivery latency     : p50 ${percentile(all, 50).toFixed(1)} ms, p99 ${percentile(all, 99).toFixed(1)} ms` +
       ` (${all.length} deliveries, ${results.reduce((n, r) => n + r.retries, 0)} resent after RETRY)`,
+    `  batches              : ${flushCount} flushed, mean ${fmt((RUNS * EVENTS) / Math.max(1, flushCount))} rows, ` +
+      `${(flushSeconds / Math.max(1, flushCount)).toFixed(2)} s each (claims + existence check + insert); ` +
+      `${fmt((RUNS * EVENTS) / Math.max(1e-9, flushSeconds))} rows per second of flushing`,
+    `  JS path alone        : ${fmt(jsRate)} events/s (JSON.parse + ajv + row mapping + serialisation, one core, no engine)`,
     `  straight insert      : ${fmt(straightRate)} rows/s (median; runs ${results.map((r) => fmt(r.straightRate)).join(", ")})`,
     `  ratio                : ${(collectorRate / straightRate).toFixed(2)} of the straight-insert rate`,
     `  peak RSS             : ${Math.round(peakRss / 1024 / 1024)} MB (collector, engine and load generator share the process)`,

@@ -6,3 +6,5 @@ export { composeCollector } from "./compose";
 export { collectorErrors } from "./errors";
 export { createRedisClaimStore } from "./adapters/redis-claims";
 export { daprSubscription, DELIVERY_PATHS } from "./routes/subscription";
+export { createEventParser, INFERENCE_EVENT_TYPE } from "./ingest/parse-event";
+export type { EventParser, ParsedEvent } from "./ingest/parse-event";

@@ -1,4 +1,4 @@
-import { toInferenceRow } from "@budmetrics/schema";
+import { toInferenceRow, type InferenceData } from "@budmetrics/schema";
 import { createCatalogue, generateInferences, inferenceCloudEvent } from "../../../test/support/generate";
 import { createEventParser } from "../src/ingest/parse-event";
 import { toInferenceLine } from "../src/ingest/serialize";
@@ -171,28 +171,46 @@ describe("event validation: every rejection names the field and the rule", () =>
 });
 
 describe("toInferenceLine", () => {
-  it("writes the same JSON as JSON.stringify for generated rows, nulls and awkward strings", () => {
-    const rows = [
+  it("writes the same JSON as JSON.stringify(toInferenceRow(...)) for generated data, nulls, awkward strings and times", () => {
+    const cases: InferenceData[] = [
       ...generateInferences({
         seed: 9,
-        count: 200,
-        startMs: 0,
-        endMs: 1e12,
+        count: 300,
+        startMs: Date.UTC(1950, 0, 1),
+        endMs: Date.UTC(2200, 0, 1),
         catalogue: createCatalogue(2),
         missingRate: 0.5,
       }),
-    ].map((d) => toInferenceRow(d, { id: d.inference_id, source: "gw", type: "add_observability_metrics" }));
-    rows.push(
-      toInferenceRow(
-        {
-          ...base!,
-          error_message: 'quote " backslash \\ newline \n tab \t unicode ☃ \u0000',
-          response_analysis: { a: [1, "x"] },
-          prompt_preview: "</script>",
-        },
-        { id: 'id "q"', source: "src\\", type: "t" },
-      ),
+    ];
+    cases.push(
+      {
+        ...base!,
+        inference_id: base!.inference_id.toUpperCase(),
+        error_message: 'quote " backslash \\ newline \n tab \t unicode ☃ \u0000',
+        response_analysis: { a: [1, "x"], q: '"' },
+        prompt_preview: "</script>",
+        request_arrival_time: "2026-03-29T01:30:00.1+02:00",
+        request_forward_time: "2026-03-29T00:30:00.123456Z",
+      },
+      {
+        inference_id: base!.inference_id,
+        project_id: base!.project_id,
+        endpoint_id: base!.endpoint_id,
+        model_id: base!.model_id,
+        is_success: false,
+        request_arrival_time: "2026-01-01T00:00:00Z",
+        request_forward_time: "2026-01-01t00:00:00.5z",
+      },
     );
-    for (const row of rows) expect(JSON.parse(toInferenceLine(row))).toEqual(JSON.parse(JSON.stringify(row)));
+    const env = { id: 'id "q"', source: "src\\", type: "add_observability_metrics" };
+    for (const d of cases) {
+      const line = toInferenceLine(
+        d,
+        env,
+        Date.parse(d.request_arrival_time),
+        Date.parse(d.request_forward_time),
+      );
+      expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(toInferenceRow(d, env))));
+    }
   });
 });

@@ -2,13 +2,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import net from "node:net";
 import type { PreparedRow } from "@budmetrics/clickhouse";
-import {
-  sampleKey,
-  toInferenceRow,
-  toSampleRow,
-  type InferenceData,
-  type SampleData,
-} from "@budmetrics/schema";
+import { sampleKey, toSampleRow, type InferenceData, type SampleData } from "@budmetrics/schema";
 import type { CollectorErrorCode } from "../errors";
 import { envelopeSchema, inferenceDataSchema, sampleDataSchema } from "./schemas";
 import { toInferenceLine } from "./serialize";
@@ -113,7 +107,7 @@ export function describeAjvError(e: ErrorObject, prefix: string): { field: strin
 
 export function createEventParser(opts: { sampleTypes: readonly string[] }): EventParser {
   // Compiled once: ajv code generation is the expensive part, validation of one event is microseconds.
-  const ajv = new Ajv({ allErrors: false, allowUnionTypes: true, strict: true });
+  const ajv = new Ajv({ allErrors: false, allowUnionTypes: true, strict: true, unicodeRegExp: false });
   addFormats(ajv, ["date-time"]);
   ajv.addFormat("ip", (s: string) => net.isIP(s) !== 0);
   const validateEnvelope: ValidateFunction = ajv.compile(envelopeSchema);
@@ -221,12 +215,15 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
         raw,
       );
     }
-    const row = toInferenceRow(d, ids);
     return {
       ok: true,
       kind: "inference",
       ...ids,
-      row: { key: row.inference_id, timeMs: arrival, line: toInferenceLine(row) },
+      row: {
+        key: d.inference_id.toLowerCase(),
+        timeMs: arrival,
+        line: toInferenceLine(d, ids, arrival, forward),
+      },
     };
   }
 
