@@ -255,10 +255,15 @@ async function main() {
     `SELECT count() AS n, uniqExact(inference_id) AS d FROM ${ch.database}.${Tables.inferenceEvents}`,
   );
 
-  const flush = (await registry.getSingleMetricAsString("budmetrics_collector_flush_duration_seconds")).split("\n");
+  const flush = (await registry.getSingleMetricAsString("budmetrics_collector_flush_duration_seconds")).split(
+    "\n",
+  );
   const metricValue = (suffix: string) =>
     flush
-      .filter((l) => l.startsWith(`budmetrics_collector_flush_duration_seconds_${suffix}{`) && l.includes('result="ok"'))
+      .filter(
+        (l) =>
+          l.startsWith(`budmetrics_collector_flush_duration_seconds_${suffix}{`) && l.includes('result="ok"'),
+      )
       .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
   const flushSeconds = metricValue("sum");
   const flushCount = metricValue("count");

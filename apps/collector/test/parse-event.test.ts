@@ -161,6 +161,28 @@ describe("event validation: every rejection names the field and the rule", () =>
     expect(r).toMatchObject({ ok: true, kind: "inference", id: base!.inference_id });
   });
 
+  it("takes bare inference data that Dapr wrapped (com.dapr.event.sent) by its own inference_id", () => {
+    const r = parser.parseCloudEvent({
+      specversion: "1.0",
+      id: "random-envelope-id",
+      source: "gateway",
+      type: "com.dapr.event.sent",
+      datacontenttype: "application/json",
+      data: base,
+      topic: "budMetricsMessages",
+      pubsubname: "pubsub-redis",
+    });
+    expect(r).toMatchObject({ ok: true, kind: "inference", id: base!.inference_id });
+    const other = parser.parseCloudEvent({
+      specversion: "1.0",
+      id: "x",
+      source: "s",
+      type: "com.dapr.event.sent",
+      data: { a: 1 },
+    });
+    expect(other).toMatchObject({ ok: false, code: "EVENT_TYPE_UNKNOWN" });
+  });
+
   it("keys inferences by inference_id and samples by (source, id)", () => {
     const inf = parser.parseCloudEvent(ev({}, { id: "envelope-id" }));
     expect(inf.ok && inf.row.key).toBe(base!.inference_id.toLowerCase());

@@ -13,6 +13,9 @@ import { toInferenceLine } from "./serialize";
  */
 export const INFERENCE_EVENT_TYPE = "add_observability_metrics";
 
+/** The type Dapr gives an envelope it built around a non-CloudEvent message. */
+export const DAPR_WRAPPED_TYPE = "com.dapr.event.sent";
+
 export type EventKind = "inference" | "sample";
 
 export interface AcceptedEvent {
@@ -179,6 +182,9 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
           Buffer.from(obj.data_base64 as string, "base64").toString("utf8"),
         );
       }
+      // A publisher that sent bare JSON through Dapr's publish API: Dapr wrapped it in its own envelope.
+      if (type === DAPR_WRAPPED_TYPE && decoded && isObject(decoded.value))
+        return parseBare(decoded.value, raw);
       return reject("EVENT_TYPE_UNKNOWN", "type", `unknown event type "${type}"`, ids, raw);
     }
     if (!decoded) {
