@@ -25,6 +25,8 @@ export interface QueryDeps {
   cache?: Cache;
   /** Clock (tests pin "now"). */
   now?: () => number;
+  /** Benchmark / diagnostics only: every analytics answer from raw rows (not reachable from config). */
+  forceRaw?: boolean;
 }
 
 const API_VERSION = "1.0.0";
@@ -46,6 +48,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
     maxBuckets: c.ANALYTICS_MAX_BUCKETS,
     maxResultRows: c.ANALYTICS_MAX_RESULT_ROWS,
     concurrencyLookbackMs: c.QUERY_CONCURRENCY_LOOKBACK_SECONDS * 1000,
+    ...(deps.forceRaw ? { forceRaw: true } : {}),
   };
   const endpoints: Endpoint[] = [
     ...analyticsEndpoints({
@@ -71,7 +74,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
     metrics,
     perf,
     validator: createValidator(),
-    sqlFor: (clock) => createSqlRunner(deps.ch, guard, metrics, clock),
+    sqlFor: (clock) => createSqlRunner(deps.ch, guard, metrics, clock, c.QUERY_ROWS_READ_SAMPLE_RATE),
     ttl: {
       ttlSeconds: c.QUERY_CACHE_TTL_SECONDS,
       recentTtlSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,

@@ -86,6 +86,13 @@ export const queryOwnConfigSchema = defineSchema({
     default: 3_600,
     doc: "requests that arrived this many seconds before from_date are still counted in flight (longest expected response time)",
   },
+  QUERY_ROWS_READ_SAMPLE_RATE: {
+    type: "number",
+    min: 0,
+    max: 1,
+    default: 0.1,
+    doc: "share (0..1) of statements whose rows read are estimated with EXPLAIN ESTIMATE for the rows-read metric (0 = off)",
+  },
   QUERY_SLOW_MS: {
     type: "int",
     min: 0,

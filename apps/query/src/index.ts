@@ -3,3 +3,8 @@ export type { QueryDeps } from "./app";
 export { queryConfigSchema } from "./config";
 export type { QueryConfig } from "./config";
 export { composeQuery } from "./compose";
+export { parseAnalyticsRequest } from "./analytics/request";
+export { createAnalyticsService } from "./analytics/service";
+export { createSqlRunner, estimateRows } from "./ops/sql-runner";
+export { createQueryMetrics } from "./ops/metrics";
+export { createCache } from "./compose";

@@ -32,6 +32,8 @@ export interface AnalyticsLimits {
   maxBuckets: number;
   maxResultRows: number;
   concurrencyLookbackMs: number;
+  /** Diagnostics and the benchmark only: answer everything from raw rows (the planner's baseline). */
+  forceRaw?: boolean;
 }
 
 export interface GroupItem {
@@ -122,7 +124,7 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
     metrics: AnalyticsQuery["metrics"],
     label: string,
   ): Promise<WindowData> {
-    const rawOnly = !rollupServes(q.groupBy, q.filters, q.promptOnly);
+    const rawOnly = limits.forceRaw === true || !rollupServes(q.groupBy, q.filters, q.promptOnly);
     const segments: Segment[] = planSegments(buckets.edges, rawOnly);
     const aggs = inferenceAggs(q, metrics);
     const wantsConcurrency = metrics.some((m) => m.inference === "concurrent_requests");
@@ -157,7 +159,7 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
             buildSampleStatesQuery({
               db,
               edges: buckets.edges,
-              segments: planSegments(buckets.edges, q.promptOnly),
+              segments: planSegments(buckets.edges, q.promptOnly || limits.forceRaw === true),
               dims: sampleDims,
               filters: q.filters,
               metricTypes: sampleNames,

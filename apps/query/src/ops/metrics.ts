@@ -24,7 +24,7 @@ export function createQueryMetrics(registry: Registry) {
   });
   const chRowsRead = new Counter({
     name: "budmetrics_query_clickhouse_rows_read_estimated_total",
-    help: "Rows ClickHouse reads for executed statements, as estimated by EXPLAIN ESTIMATE (granule precision)",
+    help: "Rows ClickHouse reads, estimated: EXPLAIN ESTIMATE (granule precision) of a sample of statements (QUERY_ROWS_READ_SAMPLE_RATE), scaled to all",
     labelNames: ["statement"],
     registers: [registry],
   });
