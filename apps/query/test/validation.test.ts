@@ -156,6 +156,16 @@ describe("POST /observability/analytics validation", () => {
       { ...base, metrics: ["gpu_utilization"], group_by: ["api_key"] },
       "group_by api_key is not available for metric samples",
     ],
+    [
+      "date before 1970",
+      { ...base, from_date: "1969-12-31T00:00:00Z", to_date: "1970-01-02T00:00:00Z", frequency_unit: "day" },
+      "dates must lie between 1970-01-01 and 2105-12-31 (UTC)",
+    ],
+    [
+      "date after 2105",
+      { ...base, from_date: "2106-01-01T00:00:00Z", to_date: "2106-01-02T00:00:00Z" },
+      "dates must lie between 1970-01-01 and 2105-12-31 (UTC)",
+    ],
     ["metrics not an array", { ...base, metrics: "request_count" }, "metrics must be array"],
   ])("%s → 422", async (_name, body, message) => {
     const res = await app.post("/observability/analytics", body);

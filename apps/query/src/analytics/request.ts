@@ -79,6 +79,10 @@ export interface RawAnalyticsBody {
   limit?: number | null;
 }
 
+/** The rollups' DateTime columns cover 1970..2106: dates outside are refused rather than wrapped. */
+const MIN_DATE_MS = 0;
+const MAX_DATE_MS = Date.parse("2106-01-01T00:00:00Z");
+
 export interface RangeLimits {
   maxRangeDays: number;
 }
@@ -113,6 +117,9 @@ export function resolveRange(
     const parsed = parseDate(toText, zone);
     if (parsed === null) throw validation(`${field}to_date must be an ISO-8601 date or date-time`);
     toMs = parsed;
+  }
+  if (fromMs < MIN_DATE_MS || toMs > MAX_DATE_MS) {
+    throw validation("dates must lie between 1970-01-01 and 2105-12-31 (UTC)");
   }
   if (toMs <= fromMs) throw queryErrors.create("QUERY_RANGE_INVALID", "to_date must be after from_date");
   if (toMs - fromMs > limits.maxRangeDays * 86_400_000) {
