@@ -66,6 +66,32 @@ describe("idempotency", () => {
     expect(after.rollup - before.rollup).toBe(300);
   });
 
+  it("counts a metric sample once by (source, id) across batches and a restart, and tells sources apart", async () => {
+    const sample = (id: string, source: string) => ({
+      specversion: "1.0",
+      id,
+      source,
+      type: "metric_sample",
+      time: "2026-02-02T12:00:00.250Z",
+      data: { metric_type: "queue_depth", value: 3, cluster: "edge", labels: { gpu: "0" } },
+    });
+    const events = [
+      sample("m-1", "node-a"),
+      sample("m-1", "node-b"),
+      sample("m-2", "node-a"),
+      sample("m-1", "node-a"),
+    ];
+    const first = await startCollector(engine.ch);
+    const a = await first.post("/observability/add", { events });
+    expect(a.body.summary).toEqual({ total: 4, inserted: 3, duplicates: 1, invalid: 0, retry: 0 });
+    await first.stop();
+    const second = await startCollector(engine.ch);
+    const b = await second.post("/observability/add", { events });
+    expect(b.body.summary).toEqual({ total: 4, inserted: 0, duplicates: 4, invalid: 0, retry: 0 });
+    await second.stop();
+    expect(await countRows(engine.ch, Tables.metricSamples, "metric_type = 'queue_depth'")).toBe(3);
+  });
+
   it("sees a SUCCESS-acknowledged event in a query issued right after the acknowledgement", async () => {
     const c = await startCollector(engine.ch, { COLLECTOR_BATCH_MAX_WAIT_MS: "5" });
     for (const d of events(5)) {
@@ -175,7 +201,7 @@ describe("back-pressure", () => {
     const c = await startCollector(engine.ch, {
       COLLECTOR_QUEUE_MAX_ROWS: "10",
       COLLECTOR_BATCH_MAX_ROWS: "10",
-      COLLECTOR_BATCH_MAX_WAIT_MS: "200",
+      COLLECTOR_BATCH_MAX_WAIT_MS: "1000",
     });
     const data = events(20);
     const [a, b] = await Promise.all([
@@ -201,6 +227,7 @@ describe("shutdown", () => {
     });
     const data = events(2_000);
     const deliveries = Array.from({ length: 40 }, (_, i) => data.slice(i * 50, i * 50 + 50));
+    expect(deliveries.every((d) => d.length === 50)).toBe(true);
     const success = new Set<string>();
     const other = new Set<string>();
     const inFlight = deliveries.map(async (d, i) => {
@@ -214,14 +241,20 @@ describe("shutdown", () => {
         for (const e of d) other.add(e.inference_id.toLowerCase()); // not answered
       }
     });
-    await new Promise((r) => setTimeout(r, 80));
+    // Stop once the first delivery has been acknowledged (load is under way, more is still coming).
+    for (let i = 0; i < 400 && success.size === 0; i++) await new Promise((r) => setTimeout(r, 5));
     // Shutdown order of the host: stop accepting → drain → close server → close app.
     c.app.stopAccepting();
     expect(await c.app.ready()).toBe(false);
+    // A delivery arriving after SIGTERM is refused, not lost.
+    const late = events(10);
+    const refused = await c.post("/dapr/events", bulk(late, "late"));
+    expect(refused.body.statuses.map((s: { status: string }) => s.status)).toEqual(Array(10).fill("RETRY"));
+    for (const e of late) other.add(e.inference_id.toLowerCase());
     await c.app.drain();
     await Promise.all(inFlight);
     await c.stop();
-    const stored = await storedIds(data.map((d) => d.inference_id.toLowerCase()));
+    const stored = await storedIds([...data, ...late].map((d) => d.inference_id.toLowerCase()));
     expect(success.size).toBeGreaterThan(0);
     expect(other.size).toBeGreaterThan(0);
     for (const id of success) expect(stored.has(id)).toBe(true);
