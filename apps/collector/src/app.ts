@@ -9,6 +9,7 @@ import type { CollectorConfig } from "./config";
 import { createBatcher, type Batcher } from "./ingest/batcher";
 import { createIngest, type Ingest } from "./ingest/ingest";
 import { createEventParser, INFERENCE_EVENT_TYPE, type EventKind } from "./ingest/parse-event";
+import { errorFields } from "./log-fields";
 import { createCollectorMetrics } from "./metrics";
 import { mountDaprRoutes } from "./routes/dapr.route";
 import { mountHttpIngestRoutes } from "./routes/http-ingest.route";
@@ -69,11 +70,15 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
             { rows: info.rows, bytes: info.bytes, durationMs: info.durationMs },
             "batch flushed",
           );
-        else batchLog.warn({ err: info.error, rows: info.rows, attempts: info.attempts }, "batch failed");
+        else
+          batchLog.warn(
+            { error: errorFields(info.error), rows: info.rows, attempts: info.attempts },
+            "batch failed",
+          );
       },
       onRetry(err, attempt) {
         metrics.flushRetry(kind);
-        batchLog.warn({ err, attempt }, "flush retry");
+        batchLog.warn({ error: errorFields(err), attempt }, "flush retry");
       },
     });
   }

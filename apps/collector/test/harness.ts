@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import type { ClaimStore, ClickHouse } from "@budmetrics/clickhouse";
 import { loadConfig } from "@budmetrics/config";
 import { createHost, createRegistry } from "@budmetrics/http";
-import { createSilentLogger } from "@budmetrics/logger";
+import { createSilentLogger, type Logger } from "@budmetrics/logger";
 import { Tables, toNumber } from "@budmetrics/schema";
 import { collectorConfigSchema, createCollectorApp, type CollectorApp, type CollectorConfig } from "../src";
 
@@ -28,12 +28,12 @@ export interface RunningCollector {
 export async function startCollector(
   ch: ClickHouse,
   env: Record<string, string> = {},
-  extra: { claims?: ClaimStore } = {},
+  extra: { claims?: ClaimStore; log?: Logger } = {},
 ): Promise<RunningCollector> {
   const config = loadConfig(collectorConfigSchema, { COLLECTOR_BATCH_MAX_WAIT_MS: "20", ...env });
   const registry = createRegistry(false);
-  const log = createSilentLogger();
-  const app = await createCollectorApp({ ch, log, config, registry, ...extra });
+  const { log = createSilentLogger(), ...rest } = extra;
+  const app = await createCollectorApp({ ch, log, config, registry, ...rest });
   const host = createHost({ apps: [app], log, registry });
   const server = host.listen(0, "127.0.0.1");
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));

@@ -2,6 +2,7 @@ import { isAppError, type AppError } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
 import type { QuarantineRow } from "@budmetrics/schema";
 import { collectorErrors } from "../errors";
+import { errorFields } from "../log-fields";
 import type { Batcher } from "./batcher";
 import type { AcceptedEvent, EventKind, EventParser, ParsedEvent, RejectedEvent } from "./parse-event";
 import type { QuarantineSink, WriteOutcome } from "./ports";
@@ -157,7 +158,7 @@ export function createIngest(deps: IngestDeps): Ingest {
             `invalid event could not be quarantined: ${err instanceof Error ? err.message : String(err)}`,
             { cause: err },
           );
-          log.warn({ err, channel, invalid: rejected.length }, "quarantine write failed");
+          log.warn({ error: errorFields(err), channel, invalid: rejected.length }, "quarantine write failed");
           for (const { r, index } of rejected) {
             results[index] = {
               status: "retry",
@@ -211,7 +212,10 @@ export function createIngest(deps: IngestDeps): Ingest {
           metrics.outcome(type, outcome, n);
         }
         if (error && error.code !== "SINK_QUEUE_FULL" && error.code !== "SINK_SHUTTING_DOWN") {
-          log.warn({ err: error, channel, kind, rows: group.rows.length }, "batch not committed");
+          log.warn(
+            { error: errorFields(error), channel, kind, rows: group.rows.length },
+            "batch not committed",
+          );
         }
       });
 
