@@ -36,7 +36,7 @@ export function createCollectorMetrics(
     () =>
       new Counter({
         name: "budmetrics_collector_events_received_total",
-        help: "events received, by CloudEvent type and kind (inference, sample, unknown = rejected before typing)",
+        help: "events received, by CloudEvent type and kind (inference, sample, or invalid)",
         labelNames: ["type", "kind"],
         registers,
       }),

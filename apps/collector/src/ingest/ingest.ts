@@ -37,7 +37,7 @@ export type Channel = "dapr" | "dapr-bulk" | "http-add" | "http-events";
 
 /** Counters the use case reports into; the adapter is Prometheus. */
 export interface IngestMetrics {
-  received(type: string, kind: EventKind | "unknown", n: number): void;
+  received(type: string, kind: EventKind | "invalid", n: number): void;
   outcome(type: string, outcome: "inserted" | "duplicate" | "retry", n: number): void;
   invalid(type: string, reason: string): void;
 }
@@ -134,7 +134,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       // 2. Keep the invalid ones in quarantine; only once they are stored may they be dropped.
       const quarantined = (async () => {
         if (rejected.length === 0) return;
-        for (const { r } of rejected) metrics.received(r.type || "unknown", "unknown", 1);
+        for (const { r } of rejected) metrics.received(r.type || "unknown", "invalid", 1);
         try {
           await quarantine.write(rejected.map(({ r }) => toQuarantineRow(r, channel)));
           for (const { r, index } of rejected) {
