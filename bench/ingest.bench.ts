@@ -1,6 +1,6 @@
 /**
  * pnpm bench:ingest — end-to-end ingestion rate of the collector against the straight-insert rate of
- * the same rows, in one run, on a fresh embedded engine.
+ * the same kind and number of rows, measured in the same run, on a fresh embedded engine.
  *
  *   collector: Dapr bulk envelopes of generated inference CloudEvents POSTed over HTTP (keep-alive,
  *              N deliveries in flight) to the collector's bulk delivery route, in this process;
