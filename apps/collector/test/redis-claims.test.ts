@@ -60,9 +60,10 @@ describe("redis claim store", () => {
   });
 
   it("turns a Redis failure into a retryable CLAIMS_UNAVAILABLE", async () => {
+    // Nothing listens on port 1; with no offline queue every command fails at once.
     const dead = new Redis("redis://127.0.0.1:1", {
-      maxRetriesPerRequest: 0,
       lazyConnect: true,
+      enableOfflineQueue: false,
       retryStrategy: () => null,
     });
     dead.on("error", () => undefined);
