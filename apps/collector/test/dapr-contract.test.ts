@@ -188,7 +188,7 @@ describe("bulk delivery", () => {
     ]);
   });
 
-  it("decodes raw-payload (base64) entries: bare data, a CloudEvent, and garbage", async () => {
+  it("decodes raw-payload (base64) entries: bare data, a CloudEvent, garbage, and JSON text", async () => {
     const bare = take();
     const ce = take();
     const body = bulkEnvelope([
@@ -196,6 +196,7 @@ describe("bulk delivery", () => {
       { entryId: "r-2", event: Buffer.from(JSON.stringify(inferenceCloudEvent(ce))).toString("base64") },
       { entryId: "r-3", event: Buffer.from("{not json").toString("base64") },
       { entryId: "r-4", event: Buffer.from(JSON.stringify(bare)).toString("base64") },
+      { entryId: "r-5", event: JSON.stringify(inferenceCloudEvent(ce)) },
     ]);
     const res = await collector.post("/dapr/events", body, token);
     expect(res.body).toEqual({
@@ -204,6 +205,7 @@ describe("bulk delivery", () => {
         { entryId: "r-2", status: "SUCCESS" },
         { entryId: "r-3", status: "DROP" },
         { entryId: "r-4", status: "SUCCESS" },
+        { entryId: "r-5", status: "SUCCESS" },
       ],
     });
     expect(

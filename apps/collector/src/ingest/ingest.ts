@@ -90,10 +90,11 @@ export function createIngest(deps: IngestDeps): Ingest {
       case "raw":
         return parser.parseRaw(e.text);
       case "base64": {
-        const buf = Buffer.from(e.data, "base64");
-        // Node's decoder skips junk silently; a round trip tells real base64 from text.
-        if (buf.length === 0 && e.data.length > 0) return parser.parseRaw(e.data);
-        return parser.parseRaw(buf.toString("utf8"));
+        // Node's base64 decoder skips characters outside the alphabet silently, so JSON text sent
+        // where base64 was expected would decode to garbage: "{" and "[" are not base64, read it as text.
+        const first = e.data.trimStart()[0];
+        if (first === "{" || first === "[") return parser.parseRaw(e.data);
+        return parser.parseRaw(Buffer.from(e.data, "base64").toString("utf8"));
       }
     }
   }
