@@ -1,5 +1,6 @@
--- Inference rollups at 5-minute, hourly and daily grain (UTC bucket starts), fed by materialized
--- views on the raw table. Every column is a mergeable state, so any set of rows of one grain can be
+-- Inference rollups at 5-minute, hourly and daily grain (UTC bucket starts), fed by cascaded
+-- materialized views: raw inserts feed the 5-minute rollup, its insert blocks feed the hourly one,
+-- whose blocks feed the daily one (one aggregation of raw rows per insert instead of three). Every column is a mergeable state, so any set of rows of one grain can be
 -- merged into a coarser answer, and raw rows can be turned into the same states (the query planner
 -- unions rollup rows with raw rows at unaligned range edges and merges them).
 --
@@ -142,42 +143,39 @@ ORDER BY (project_id, model_id, endpoint_id, bucket_start, api_key_project_id, c
 
 {{distributed inference_rollup_1h cityHash64(project_id)}};
 
+-- Cascaded: fed by the insert blocks of inference_rollup_5m (already grouped), not by the raw rows, so an
+-- insert pays for one raw-row aggregation instead of three. Merging states is exact: sums add,
+-- min/max compose, DDSketch buckets add, uniq states union.
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.inference_rollup_1h_mv {{on_cluster}}
 TO {{db}}.{{local inference_rollup_1h}}
 AS SELECT
-    toStartOfHour(toDateTime(request_arrival_time, 'UTC')) AS bucket_start,
-    project_id,
-    model_id,
-    endpoint_id,
-    ifNull(api_key_project_id, toUUID('00000000-0000-0000-0000-000000000000')) AS api_key_project_id,
-    cluster_id,
-    model_name,
-    project_name,
-    endpoint_name,
-    toUInt64(count()) AS request_count,
-    toUInt64(countIf(is_success)) AS success_count,
-    toUInt64(countIf(cached)) AS cached_count,
-    sum(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time))) AS queuing_ms_sum,
-    min(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time))) AS queuing_ms_min,
-    max(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time))) AS queuing_ms_max,
-    toUInt64(sum(input_tokens)) AS input_tokens_sum,
-    toUInt64(sum(output_tokens)) AS output_tokens_sum,
-    toUInt64(count(response_time_ms)) AS latency_count,
-    toFloat64(ifNull(sum(response_time_ms), 0)) AS latency_sum,
-    min(response_time_ms) AS latency_min,
-    max(response_time_ms) AS latency_max,
-    quantileDDStateIf(0.01, 0.5)(assumeNotNull(response_time_ms), response_time_ms IS NOT NULL) AS latency_q,
-    toUInt64(count(ttft_ms)) AS ttft_count,
-    toFloat64(ifNull(sum(ttft_ms), 0)) AS ttft_sum,
-    min(ttft_ms) AS ttft_min,
-    max(ttft_ms) AS ttft_max,
-    quantileDDStateIf(0.01, 0.5)(assumeNotNull(ttft_ms), ttft_ms IS NOT NULL) AS ttft_q,
-    toUInt64(countIf(response_time_ms > 0)) AS throughput_count,
-    sumIf(output_tokens * 1000 / assumeNotNull(response_time_ms), response_time_ms > 0) AS throughput_sum,
-    toDecimal128(sum(ifNull(cost, toDecimal64(0, 9))), 9) AS cost_sum,
-    uniqStateIf(assumeNotNull(user_id), user_id IS NOT NULL) AS users
-FROM {{db}}.{{local inference_events}}
-GROUP BY bucket_start, project_id, model_id, endpoint_id, api_key_project_id, cluster_id, model_name, project_name, endpoint_name;
+    toStartOfHour(bucket_start) AS bucket_start,
+    project_id, model_id, endpoint_id, api_key_project_id, cluster_id, model_name, project_name, endpoint_name,
+    sum(request_count) AS request_count,
+    sum(success_count) AS success_count,
+    sum(cached_count) AS cached_count,
+    sum(queuing_ms_sum) AS queuing_ms_sum,
+    min(queuing_ms_min) AS queuing_ms_min,
+    max(queuing_ms_max) AS queuing_ms_max,
+    sum(input_tokens_sum) AS input_tokens_sum,
+    sum(output_tokens_sum) AS output_tokens_sum,
+    sum(latency_count) AS latency_count,
+    sum(latency_sum) AS latency_sum,
+    min(latency_min) AS latency_min,
+    max(latency_max) AS latency_max,
+    quantileDDMergeState(0.01, 0.5)(latency_q) AS latency_q,
+    sum(ttft_count) AS ttft_count,
+    sum(ttft_sum) AS ttft_sum,
+    min(ttft_min) AS ttft_min,
+    max(ttft_max) AS ttft_max,
+    quantileDDMergeState(0.01, 0.5)(ttft_q) AS ttft_q,
+    sum(throughput_count) AS throughput_count,
+    sum(throughput_sum) AS throughput_sum,
+    sum(cost_sum) AS cost_sum,
+    uniqMergeState(users) AS users
+FROM {{db}}.{{local inference_rollup_5m}}
+GROUP BY bucket_start, project_id, model_id, endpoint_id, api_key_project_id, cluster_id, model_name, project_name, endpoint_name
+SETTINGS prefer_column_name_to_alias = 1;
 
 CREATE TABLE IF NOT EXISTS {{db}}.{{local inference_rollup_1d}} {{on_cluster}}
 (
@@ -220,39 +218,36 @@ ORDER BY (project_id, model_id, endpoint_id, bucket_start, api_key_project_id, c
 
 {{distributed inference_rollup_1d cityHash64(project_id)}};
 
+-- Cascaded: fed by the insert blocks of inference_rollup_1h (already grouped), not by the raw rows, so an
+-- insert pays for one raw-row aggregation instead of three. Merging states is exact: sums add,
+-- min/max compose, DDSketch buckets add, uniq states union.
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.inference_rollup_1d_mv {{on_cluster}}
 TO {{db}}.{{local inference_rollup_1d}}
 AS SELECT
-    toStartOfDay(toDateTime(request_arrival_time, 'UTC')) AS bucket_start,
-    project_id,
-    model_id,
-    endpoint_id,
-    ifNull(api_key_project_id, toUUID('00000000-0000-0000-0000-000000000000')) AS api_key_project_id,
-    cluster_id,
-    model_name,
-    project_name,
-    endpoint_name,
-    toUInt64(count()) AS request_count,
-    toUInt64(countIf(is_success)) AS success_count,
-    toUInt64(countIf(cached)) AS cached_count,
-    sum(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time))) AS queuing_ms_sum,
-    min(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time))) AS queuing_ms_min,
-    max(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time))) AS queuing_ms_max,
-    toUInt64(sum(input_tokens)) AS input_tokens_sum,
-    toUInt64(sum(output_tokens)) AS output_tokens_sum,
-    toUInt64(count(response_time_ms)) AS latency_count,
-    toFloat64(ifNull(sum(response_time_ms), 0)) AS latency_sum,
-    min(response_time_ms) AS latency_min,
-    max(response_time_ms) AS latency_max,
-    quantileDDStateIf(0.01, 0.5)(assumeNotNull(response_time_ms), response_time_ms IS NOT NULL) AS latency_q,
-    toUInt64(count(ttft_ms)) AS ttft_count,
-    toFloat64(ifNull(sum(ttft_ms), 0)) AS ttft_sum,
-    min(ttft_ms) AS ttft_min,
-    max(ttft_ms) AS ttft_max,
-    quantileDDStateIf(0.01, 0.5)(assumeNotNull(ttft_ms), ttft_ms IS NOT NULL) AS ttft_q,
-    toUInt64(countIf(response_time_ms > 0)) AS throughput_count,
-    sumIf(output_tokens * 1000 / assumeNotNull(response_time_ms), response_time_ms > 0) AS throughput_sum,
-    toDecimal128(sum(ifNull(cost, toDecimal64(0, 9))), 9) AS cost_sum,
-    uniqStateIf(assumeNotNull(user_id), user_id IS NOT NULL) AS users
-FROM {{db}}.{{local inference_events}}
-GROUP BY bucket_start, project_id, model_id, endpoint_id, api_key_project_id, cluster_id, model_name, project_name, endpoint_name;
+    toStartOfDay(bucket_start, 'UTC') AS bucket_start,
+    project_id, model_id, endpoint_id, api_key_project_id, cluster_id, model_name, project_name, endpoint_name,
+    sum(request_count) AS request_count,
+    sum(success_count) AS success_count,
+    sum(cached_count) AS cached_count,
+    sum(queuing_ms_sum) AS queuing_ms_sum,
+    min(queuing_ms_min) AS queuing_ms_min,
+    max(queuing_ms_max) AS queuing_ms_max,
+    sum(input_tokens_sum) AS input_tokens_sum,
+    sum(output_tokens_sum) AS output_tokens_sum,
+    sum(latency_count) AS latency_count,
+    sum(latency_sum) AS latency_sum,
+    min(latency_min) AS latency_min,
+    max(latency_max) AS latency_max,
+    quantileDDMergeState(0.01, 0.5)(latency_q) AS latency_q,
+    sum(ttft_count) AS ttft_count,
+    sum(ttft_sum) AS ttft_sum,
+    min(ttft_min) AS ttft_min,
+    max(ttft_max) AS ttft_max,
+    quantileDDMergeState(0.01, 0.5)(ttft_q) AS ttft_q,
+    sum(throughput_count) AS throughput_count,
+    sum(throughput_sum) AS throughput_sum,
+    sum(cost_sum) AS cost_sum,
+    uniqMergeState(users) AS users
+FROM {{db}}.{{local inference_rollup_1h}}
+GROUP BY bucket_start, project_id, model_id, endpoint_id, api_key_project_id, cluster_id, model_name, project_name, endpoint_name
+SETTINGS prefer_column_name_to_alias = 1;

@@ -57,13 +57,15 @@ describe("migration rendering", () => {
     );
   });
 
-  it("cluster mode: materialized views read the local raw table and write the local rollup", () => {
+  it("cluster mode: views read local tables and write local rollups (5m from raw, 1h from 5m, 1d from 1h)", () => {
     const stmts = render(cluster, 4);
-    const mv = stmts.find((s) =>
-      s.startsWith("CREATE MATERIALIZED VIEW IF NOT EXISTS bm.inference_rollup_1h_mv"),
-    )!;
-    expect(mv).toContain("ON CLUSTER 'prod'\nTO bm.inference_rollup_1h_local\n");
-    expect(mv).toContain("FROM bm.inference_events_local\n");
+    const mv = (name: string) =>
+      stmts.find((s) => s.startsWith(`CREATE MATERIALIZED VIEW IF NOT EXISTS bm.${name}_mv`))!;
+    expect(mv("inference_rollup_5m")).toContain("ON CLUSTER 'prod'\nTO bm.inference_rollup_5m_local\n");
+    expect(mv("inference_rollup_5m")).toContain("FROM bm.inference_events_local\n");
+    expect(mv("inference_rollup_1h")).toContain("ON CLUSTER 'prod'\nTO bm.inference_rollup_1h_local\n");
+    expect(mv("inference_rollup_1h")).toContain("FROM bm.inference_rollup_5m_local\n");
+    expect(mv("inference_rollup_1d")).toContain("FROM bm.inference_rollup_1h_local\n");
     expect(stmts).toContain(
       "CREATE TABLE IF NOT EXISTS bm.inference_rollup_1h ON CLUSTER 'prod' AS bm.inference_rollup_1h_local " +
         "ENGINE = Distributed('prod', 'bm', 'inference_rollup_1h_local', cityHash64(project_id))",
