@@ -19,6 +19,7 @@
  *
  * Flags: --events 10000000 | --big (100M) · --runs 10 · --cached-runs 200 · --raw-runs 3
  *        --connections 1000 · --duration 10 · --data-dir DIR · --skip-autocannon
+ *        --load-question 2 (which question autocannon repeats) · --only-load (skip the question table)
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -58,6 +59,8 @@ const { values: flags } = parseArgs({
     duration: { type: "string", default: "10" },
     "data-dir": { type: "string" },
     "skip-autocannon": { type: "boolean", default: false },
+    "only-load": { type: "boolean", default: false },
+    "load-question": { type: "string", default: "2" },
   },
 });
 const EVENTS = Number(flags.events ?? (flags.big ? 100_000_000 : 10_000_000));
@@ -476,7 +479,7 @@ async function main(): Promise<void> {
   );
 
   const rows: string[][] = [];
-  for (const q of questions()) {
+  for (const q of flags["only-load"] ? [] : questions()) {
     const body = JSON.stringify(q.body);
     const runs = q.runs ?? RUNS;
     await post(uncached.port, body); // warm-up (page cache, JIT)
@@ -520,6 +523,7 @@ async function main(): Promise<void> {
     "raw rows read",
     "response → brotli",
   ];
+  if (rows.length === 0) rows.push(header.map(() => "-"));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ");
   console.log(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("-|-")}`);

@@ -6,6 +6,7 @@ import { type MountedApp } from "@budmetrics/http";
 import type { QueryConfig } from "./config";
 import type { Cache } from "./ports";
 import { createMemoryCache } from "./cache/memory-cache";
+import { createHotCache } from "./cache/hot-cache";
 import { mountEndpoints, type Endpoint } from "./http/endpoint";
 import { buildOpenApi, DOCS_HTML } from "./http/openapi";
 import { createValidator } from "./http/validate";
@@ -38,6 +39,11 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
   const router = express.Router();
   const cache = deps.cache ?? createMemoryCache({ maxEntries: c.QUERY_CACHE_MEMORY_MAX_ENTRIES });
   const metrics = createQueryMetrics(deps.registry);
+  const hot = createHotCache({
+    maxBytes: c.QUERY_CACHE_HOT_MAX_BYTES,
+    maxTtlSeconds: c.QUERY_CACHE_HOT_TTL_SECONDS,
+    compressMinBytes: c.QUERY_COMPRESSION_MIN_BYTES,
+  });
   const perf = createPerfTracker({ slowMs: c.QUERY_SLOW_MS });
   const guard = {
     maxExecutionSeconds: c.QUERY_MAX_EXECUTION_SECONDS,
@@ -57,7 +63,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
       nowSnapSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,
     }),
     ...browseEndpoints({ limits, maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS, previewChars: 200 }),
-    ...opsEndpoints({ ch: deps.ch, cache, perf }),
+    ...opsEndpoints({ ch: deps.ch, cache, hot, perf }),
   ];
   let accepting = true;
   router.use((req, res, next) => {
@@ -71,6 +77,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
   mountEndpoints(router, endpoints, {
     log,
     cache,
+    hot,
     metrics,
     perf,
     validator: createValidator(),
@@ -107,6 +114,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
     },
     async drain() {},
     async close() {
+      hot.clear();
       await cache.close();
     },
   };

@@ -44,6 +44,18 @@ export const queryOwnConfigSchema = defineSchema({
     default: 8_000_000,
     doc: "answers larger than this many bytes are not cached",
   },
+  QUERY_CACHE_HOT_MAX_BYTES: {
+    type: "int",
+    min: 0,
+    default: 67_108_864,
+    doc: "bytes of the in-process layer in front of the shared cache (exact-request hits, compressed once); 0 = off",
+  },
+  QUERY_CACHE_HOT_TTL_SECONDS: {
+    type: "int",
+    min: 0,
+    default: 30,
+    doc: "longest life of an in-process entry (never longer than the answer's own TTL)",
+  },
   ANALYTICS_MAX_RANGE_DAYS: {
     type: "int",
     min: 1,

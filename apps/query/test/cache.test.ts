@@ -52,7 +52,8 @@ async function redisApp(url: string, prefix: string, env: Record<string, string>
   // Connect before the first request (the client has no offline queue: early calls count as errors).
   await Promise.race([new Promise((r) => redis.once("ready", r)), new Promise((r) => setTimeout(r, 1_000))]);
   const cache = createRedisCache(redis, { prefix, timeoutMs: 150 });
-  return startApp(engine.ch, { cache, nowMs: NOW, env });
+  // The in-process layer is off here: these tests are about the shared (Redis) cache.
+  return startApp(engine.ch, { cache, nowMs: NOW, env: { QUERY_CACHE_HOT_MAX_BYTES: "0", ...env } });
 }
 
 describe("cache keys", () => {
@@ -167,7 +168,7 @@ describe("Redis cache", () => {
     const redis = createCacheRedis("redis://127.0.0.1:6379", createSilentLogger(), 150);
     const cache = createRedisCache(redis, { prefix: `${PREFIX}e:`, timeoutMs: 150 });
     await new Promise((r) => redis.once("ready", r));
-    const app = await startApp(engine.ch, { cache, nowMs: NOW });
+    const app = await startApp(engine.ch, { cache, nowMs: NOW, env: { QUERY_CACHE_HOT_MAX_BYTES: "0" } });
     try {
       const first = await app.post("/observability/analytics", body);
       expect((await app.post("/observability/analytics", body)).headers.get("x-cache")).toBe("HIT");
@@ -191,12 +192,46 @@ describe("Redis cache", () => {
 
 describe("memory cache", () => {
   it("is used when no Redis is configured", async () => {
-    const app = await startApp(engine.ch, { nowMs: NOW });
+    const app = await startApp(engine.ch, { nowMs: NOW, env: { QUERY_CACHE_HOT_MAX_BYTES: "0" } });
     try {
       expect((await app.post("/observability/analytics", body)).headers.get("x-cache")).toBe("MISS");
       expect((await app.post("/observability/analytics", body)).headers.get("x-cache")).toBe("HIT");
       const stats = await app.get("/admin/metrics/cache");
       expect(stats.body).toMatchObject({ backend: "memory", hits: 1, misses: 1, keys: 1 });
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("in-process layer", () => {
+  it("answers an exact repeat without the shared cache, in any accepted encoding, and only while the answer's TTL allows", async () => {
+    const app = await redisApp("redis://127.0.0.1:6379", `${PREFIX}f:`, {
+      QUERY_CACHE_HOT_MAX_BYTES: "10000000",
+      QUERY_CACHE_TTL_SECONDS: "1",
+    });
+    try {
+      const first = await app.post("/observability/analytics", body);
+      expect(first.headers.get("x-cache")).toBe("MISS");
+      const again = await app.post("/observability/analytics", body);
+      expect(again.headers.get("x-cache")).toBe("HIT");
+      expect(again.headers.get("x-cache-layer")).toBe("process");
+      expect(again.body).toEqual(first.body);
+      for (const enc of ["br", "gzip"]) {
+        const res = await fetch(`${app.url}/observability/analytics`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "accept-encoding": enc },
+          body: JSON.stringify(body),
+        });
+        expect(res.headers.get("x-cache-layer")).toBe("process");
+        expect(await res.json()).toEqual(first.body);
+      }
+      const stats = await app.get("/admin/metrics/cache");
+      expect(stats.body.process_layer).toMatchObject({ enabled: true, entries: 1 });
+      expect(stats.body.process_layer.hits).toBeGreaterThanOrEqual(3);
+      expect(stats.body.hits).toBe(0);
+      await new Promise((r) => setTimeout(r, 1_200));
+      expect((await app.post("/observability/analytics", body)).headers.get("x-cache")).toBe("MISS");
     } finally {
       await app.close();
     }

@@ -10,6 +10,7 @@ import zlib from "node:zlib";
 import { route } from "@budmetrics/http";
 import type { Logger } from "@budmetrics/logger";
 import type { Cache, SqlRunner } from "../ports";
+import type { HotCache } from "../cache/hot-cache";
 import { cacheKey, ttlFor } from "../cache/keys";
 import type { QueryMetrics } from "../ops/metrics";
 import type { PerfTracker } from "../ops/perf";
@@ -52,6 +53,7 @@ export interface Endpoint {
 export interface MountDeps {
   log: Logger;
   cache: Cache;
+  hot: HotCache;
   metrics: QueryMetrics;
   perf: PerfTracker;
   validator: ReturnType<typeof createValidator>;
@@ -64,7 +66,14 @@ export interface MountDeps {
 }
 
 export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], deps: MountDeps): void {
-  const json = express.json({ limit: deps.bodyLimitBytes, type: ["application/json", "application/*+json"] });
+  const json = express.json({
+    limit: deps.bodyLimitBytes,
+    type: ["application/json", "application/*+json"],
+    // The exact body text keys the in-process cache layer.
+    verify: (req, _res, buf) => {
+      (req as RawBodyRequest).rawBody = buf;
+    },
+  });
   const compress = compression({
     threshold: deps.compressionMinBytes,
     brotli: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } },
@@ -72,6 +81,31 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
   for (const ep of endpoints) {
     const handler = route(async (req: Request, res: Response) => {
       const started = performance.now();
+      const raw = (req as RawBodyRequest).rawBody;
+      const hotKey =
+        ep.method === "get"
+          ? `GET ${req.originalUrl}`
+          : raw
+            ? `POST ${req.path}\n${raw.toString("latin1")}`
+            : null;
+      const hotHit = hotKey ? deps.hot.get(hotKey) : undefined;
+      if (hotHit) {
+        const { body, encoding } = deps.hot.encoded(hotHit, req.header("accept-encoding"));
+        res.setHeader("Content-Type", "application/json; charset=utf-8");
+        res.setHeader("X-Cache", "HIT");
+        res.setHeader("X-Cache-Layer", "process");
+        res.setHeader("Vary", "Accept-Encoding");
+        if (hotHit.plan) res.setHeader("X-Query-Plan", hotHit.plan);
+        if (encoding) res.setHeader("Content-Encoding", encoding);
+        res.setHeader("Content-Length", body.length);
+        res.end(body);
+        deps.metrics.cacheEvents.inc({ event: "hot_hit" });
+        deps.metrics.httpSeconds.observe(
+          { route: ep.path, method: ep.method.toUpperCase(), status: "200", cache: "hot_hit" },
+          (performance.now() - started) / 1000,
+        );
+        return;
+      }
       const clock: ExecClock = { executeMs: 0, statements: 0, resultRows: 0 };
       let cacheState = "bypass";
       let status = 200;
@@ -105,7 +139,9 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
           deps.metrics.cacheEvents.inc({ event: hit === null ? "miss" : "hit" });
           if (hit !== null) {
             cacheState = "hit";
+            if (hotKey) deps.hot.set(hotKey, hit, null, ttl);
             res.setHeader("X-Cache", "HIT");
+            res.setHeader("X-Cache-Layer", "shared");
             res.type("application/json").send(hit);
             return;
           }
@@ -122,6 +158,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
         if (key && status === 200 && Buffer.byteLength(text) <= deps.maxCacheEntryBytes) {
           // Not awaited on the response path beyond the cache's own short timeout.
           await deps.cache.set(key, text, ttl);
+          if (hotKey) deps.hot.set(hotKey, text, plan, ttl);
         }
         if (plan) res.setHeader("X-Query-Plan", plan);
         if (key) res.setHeader("X-Cache", "MISS");
@@ -160,6 +197,10 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
     if (ep.method === "post") router.post(ep.path, compress, json, handler);
     else router.get(ep.path, compress, handler);
   }
+}
+
+interface RawBodyRequest extends Request {
+  rawBody?: Buffer;
 }
 
 function round(ms: number): number {

@@ -5,8 +5,14 @@ import type { Endpoint } from "../http/endpoint";
 import { emptyQuery, optimizeBody, OPTIMIZABLE_TABLES } from "../http/schemas";
 import type { Cache } from "../ports";
 import type { PerfTracker } from "../ops/perf";
+import type { HotCache } from "../cache/hot-cache";
 
-export function opsEndpoints(deps: { ch: ClickHouse; cache: Cache; perf: PerfTracker }): Endpoint[] {
+export function opsEndpoints(deps: {
+  ch: ClickHouse;
+  cache: Cache;
+  hot: HotCache;
+  perf: PerfTracker;
+}): Endpoint[] {
   return [
     {
       method: "get",
@@ -107,7 +113,9 @@ export function opsEndpoints(deps: { ch: ClickHouse; cache: Cache; perf: PerfTra
       prepare() {
         return {
           async run() {
-            return { body: { object: "cache_stats", ...(await deps.cache.stats()) } };
+            return {
+              body: { object: "cache_stats", ...(await deps.cache.stats()), process_layer: deps.hot.stats() },
+            };
           },
         };
       },
