@@ -26,6 +26,7 @@ import {
 } from "./helpers";
 
 const NOW = Date.parse("2026-12-01T00:00:00Z");
+const QUIET_MODEL = "0b000000-0000-4000-8000-00000000000a";
 let engine: TestEngine;
 let app: RunningApp;
 let cat: Catalogue;
@@ -57,8 +58,23 @@ beforeAll(async () => {
       catalogue: cat,
     }),
   ];
-  // Edge cases: a zero-latency request, a prompt-tagged request.
-  const events: InferenceData[] = [...spring, ...autumn];
+  // A quiet model with one 3-hour request and a zero-length one: in flight across bucket starts.
+  const quiet = { ...spring[0]!, model_id: QUIET_MODEL, model_name: "quiet-model" };
+  const longOne: InferenceData = {
+    ...quiet,
+    inference_id: "0a000000-0000-4000-8000-000000000001",
+    request_arrival_time: "2026-11-05T00:30:00.000Z",
+    request_forward_time: "2026-11-05T00:30:00.010Z",
+    response_time_ms: 3 * 3_600_000,
+  };
+  const zeroLength: InferenceData = {
+    ...quiet,
+    inference_id: "0a000000-0000-4000-8000-000000000002",
+    request_arrival_time: "2026-11-05T04:15:00.000Z",
+    request_forward_time: "2026-11-05T04:15:00.000Z",
+    response_time_ms: null,
+  };
+  const events: InferenceData[] = [...spring, ...autumn, longOne, zeroLength];
   await loadInferences(engine.ch, events);
   all = toOracle(events);
   samples = [
@@ -232,6 +248,45 @@ describe("every catalog metric", () => {
         avg: expected,
       });
     }
+  });
+});
+
+describe("concurrency across bucket starts", () => {
+  it("counts a request still running from an earlier bucket, and a zero-length request at its arrival", async () => {
+    const { periods } = await analytics({
+      metrics: ["concurrent_requests", "request_count"],
+      from_date: "2026-11-05T00:00:00Z",
+      to_date: "2026-11-05T06:00:00Z",
+      frequency_unit: "hour",
+      filters: { model: QUIET_MODEL },
+    });
+    const peaks = [...periods].reverse().map((p) => p.items[0]!.data.concurrent_requests!.peak);
+    expect(peaks).toEqual([1, 1, 1, 1, 1, 0]);
+    for (const p of periods) {
+      const s = Date.parse(p.time_period);
+      expect(p.items[0]!.data.concurrent_requests!.peak).toBe(
+        oraclePeak(
+          all.filter((e) => e.d.model_id === QUIET_MODEL),
+          s,
+          s + 3_600_000,
+        ),
+      );
+    }
+    const sparse = await analytics({
+      metrics: ["concurrent_requests"],
+      from_date: "2026-11-05T00:00:00Z",
+      to_date: "2026-11-05T06:00:00Z",
+      frequency_unit: "hour",
+      filters: { model: QUIET_MODEL },
+      fill_time_gaps: false,
+    });
+    expect(sparse.periods.map((p) => p.time_period).reverse()).toEqual([
+      "2026-11-05T00:00:00Z",
+      "2026-11-05T01:00:00Z",
+      "2026-11-05T02:00:00Z",
+      "2026-11-05T03:00:00Z",
+      "2026-11-05T04:00:00Z",
+    ]);
   });
 });
 

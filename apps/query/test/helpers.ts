@@ -101,15 +101,19 @@ export function withinSketchError(values: number[], q: number, got: number | nul
   return false;
 }
 
-/** Peak requests in flight at an arrival inside [from, to) (same definition as the concurrency query). */
+/**
+ * Peak requests in flight in [from, to) (same definition as the concurrency query): the largest
+ * number in flight at an arrival inside the bucket or at its start.
+ */
 export function oraclePeak(all: OracleEvent[], from: number, to: number): number {
-  let peak = 0;
+  const end = (o: OracleEvent) => o.t + Math.max(o.d.response_time_ms ?? 0, 0);
+  // At the bucket start: requests that arrived before it and end after it.
+  let peak = all.filter((o) => o.t < from && end(o) > from).length;
   for (const e of all) {
     if (e.t < from || e.t >= to) continue;
     let n = 0;
     for (const o of all) {
-      const end = o.t + Math.max(o.d.response_time_ms ?? 0, 0);
-      if (o.t <= e.t && (end > e.t || (o.t === e.t && end === o.t))) n++;
+      if (o.t <= e.t && (end(o) > e.t || (o.t === e.t && end(o) === o.t))) n++;
     }
     peak = Math.max(peak, n);
   }

@@ -208,29 +208,35 @@ describe("query builders", () => {
     });
   });
 
-  it("concurrency sweep over raw rows with a lookback", () => {
+  it("concurrency sweep over raw rows with a lookback and bucket-start probes", () => {
     const q = buildConcurrencyQuery({
       db: "bm",
       edges: [D, D + H],
-      dims: [],
+      dims: ["model"],
       filters: {},
       lookbackMs: 60_000,
     });
     expect(q.query).toBe(
-      "SELECT roundDown(toInt64(floor(t)), {edges:Array(Int64)}) AS b, toUInt64(max(running)) AS a_peak\n" +
+      "WITH ev AS (\n" +
+        "  SELECT model_id AS g_model_id, model_name AS g_model_name, toFloat64(toUnixTimestamp64Milli(request_arrival_time)) AS t0, greatest(ifNull(response_time_ms, 0), 0) AS dur\n" +
+        "  FROM bm.inference_events FINAL\n" +
+        "  WHERE request_arrival_time >= fromUnixTimestamp64Milli({c_scan_from:Int64}, 'UTC')\n" +
+        "    AND request_arrival_time < fromUnixTimestamp64Milli({c_to:Int64}, 'UTC')\n" +
+        ")\n" +
+        "SELECT roundDown(toInt64(floor(t)), {edges:Array(Int64)}) AS b, g_model_id, any(g_model_name) AS g_model_name, toUInt64(max(running)) AS a_peak, countIf(kind = 2) AS a_arrivals\n" +
         "FROM (\n" +
-        "  SELECT t, kind, sum(if(kind = 1, 1, -1)) OVER (ORDER BY t ASC, kind ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running\n" +
+        "  SELECT t, kind, g_model_id, g_model_name, sum(multiIf(kind = 2, 1, kind = 1, 0, -1)) OVER (PARTITION BY g_model_id ORDER BY t ASC, kind ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running\n" +
         "  FROM (\n" +
-        "    SELECT toFloat64(toUnixTimestamp64Milli(request_arrival_time)) AS t0, greatest(ifNull(response_time_ms, 0), 0) AS dur,\n" +
-        "      arrayJoin([(t0, toUInt8(1)), (t0 + dur, if(dur > 0, toUInt8(0), toUInt8(2)))]) AS ev, ev.1 AS t, ev.2 AS kind\n" +
-        "    FROM bm.inference_events FINAL\n" +
-        "    WHERE request_arrival_time >= fromUnixTimestamp64Milli({c_scan_from:Int64}, 'UTC')\n" +
-        "      AND request_arrival_time < fromUnixTimestamp64Milli({c_to:Int64}, 'UTC')\n" +
+        "    SELECT g_model_id, g_model_name, e.1 AS t, e.2 AS kind\n" +
+        "    FROM ev ARRAY JOIN [(t0, toUInt8(2)), (t0 + dur, if(dur > 0, toUInt8(0), toUInt8(3)))] AS e\n" +
+        "    UNION ALL\n" +
+        "    SELECT g_model_id, g_model_name, toFloat64(arrayJoin(arrayPopBack({edges:Array(Int64)}))) AS t, toUInt8(1) AS kind\n" +
+        "    FROM (SELECT DISTINCT g_model_id, g_model_name FROM ev)\n" +
         "  )\n" +
         ")\n" +
-        "WHERE kind = 1 AND t >= {c_from:Int64} AND t < {c_to:Int64}\n" +
-        "GROUP BY b\n" +
-        "ORDER BY b",
+        "WHERE kind IN (1, 2) AND t >= {c_from:Int64} AND t < {c_to:Int64}\n" +
+        "GROUP BY b, g_model_id\n" +
+        "ORDER BY b, g_model_id",
     );
     expect(q.query_params).toEqual({ edges: [D, D + H], c_scan_from: D - 60_000, c_from: D, c_to: D + H });
   });

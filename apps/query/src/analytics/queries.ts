@@ -392,9 +392,11 @@ export interface ConcurrencySpec {
 /**
  * Peak requests in flight per (bucket, group), from raw rows: each request is in flight over
  * [arrival, arrival + response_time_ms). A sweep over start (+1) and end (−1) events per group gives
- * the number in flight at every arrival; a bucket's peak is the largest value at an arrival inside it.
- * Ties at one instant: ends before starts (half-open intervals), except a zero-length request,
- * which is in flight at its own arrival instant.
+ * the number in flight at every instant that matters; a bucket's peak is the largest value at an
+ * arrival inside it or at its start (a probe per bucket start and group carries requests still
+ * running from earlier buckets). Order at one instant: ends (kind 0), probe (1), starts (2), then
+ * ends of zero-length requests (3), so intervals are half-open and a zero-length request is in flight
+ * at its own arrival. `a_arrivals` tells buckets with arrivals from probe-only rows.
  */
 export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
   const from = spec.edges[0]!;
@@ -411,31 +413,36 @@ export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
     ...(spec.promptOnly ? ["prompt_id IS NOT NULL"] : []),
     ...inferenceFilterSql(spec.filters, true, params),
   ];
-  const dimIds = spec.dims.map((d) => {
-    const c = INFERENCE_DIMS[d];
-    return `${c.rawId ?? c.id} AS g_${d}_id`;
-  });
-  const dimNames = spec.dims
-    .filter((d) => INFERENCE_DIMS[d].name)
-    .map((d) => `${INFERENCE_DIMS[d].name} AS g_${d}_name`);
+  const dimCols = [
+    ...spec.dims.map((d) => `${INFERENCE_DIMS[d].rawId ?? INFERENCE_DIMS[d].id} AS g_${d}_id`),
+    ...spec.dims.filter((d) => INFERENCE_DIMS[d].name).map((d) => `${INFERENCE_DIMS[d].name} AS g_${d}_name`),
+  ];
   const ids = spec.dims.map((d) => `g_${d}_id`);
   const names = spec.dims.filter((d) => INFERENCE_DIMS[d].name).map((d) => `g_${d}_name`);
+  const groupCols = [...ids, ...names];
+  const lead = (cols: string[]) => (cols.length > 0 ? `${cols.join(", ")}, ` : "");
   const partition = ids.length > 0 ? `PARTITION BY ${ids.join(", ")} ` : "";
-  const query =
-    `SELECT ${BUCKET_OF("toInt64(floor(t))")} AS b, ${[...ids, ...names.map((n) => `any(${n}) AS ${n}`), "toUInt64(max(running)) AS a_peak"].join(", ")}\n` +
-    `FROM (\n` +
-    `  SELECT t, kind, ${[...ids, ...names].join(", ")}${ids.length + names.length > 0 ? ", " : ""}` +
-    `sum(if(kind = 1, 1, -1)) OVER (${partition}ORDER BY t ASC, kind ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running\n` +
-    `  FROM (\n` +
-    `    SELECT ${[...dimIds, ...dimNames].join(", ")}${dimIds.length + dimNames.length > 0 ? ", " : ""}` +
-    `toFloat64(toUnixTimestamp64Milli(request_arrival_time)) AS t0, greatest(ifNull(response_time_ms, 0), 0) AS dur,\n` +
-    `      arrayJoin([(t0, toUInt8(1)), (t0 + dur, if(dur > 0, toUInt8(0), toUInt8(2)))]) AS ev, ev.1 AS t, ev.2 AS kind\n` +
-    `    FROM ${spec.db}.${Tables.inferenceEvents} FINAL\n` +
-    `    WHERE ${where.join("\n      AND ")}\n` +
-    `  )\n` +
-    `)\n` +
-    `WHERE kind = 1 AND t >= {c_from:Int64} AND t < {c_to:Int64}\n` +
-    `GROUP BY ${["b", ...ids].join(", ")}\n` +
-    `ORDER BY ${["b", ...ids].join(", ")}`;
+  const lines = [
+    "WITH ev AS (",
+    `  SELECT ${lead(dimCols)}toFloat64(toUnixTimestamp64Milli(request_arrival_time)) AS t0, greatest(ifNull(response_time_ms, 0), 0) AS dur`,
+    `  FROM ${spec.db}.${Tables.inferenceEvents} FINAL`,
+    `  WHERE ${where.join("\n    AND ")}`,
+    ")",
+    `SELECT ${BUCKET_OF("toInt64(floor(t))")} AS b, ${[...ids, ...names.map((n) => `any(${n}) AS ${n}`), "toUInt64(max(running)) AS a_peak", "countIf(kind = 2) AS a_arrivals"].join(", ")}`,
+    "FROM (",
+    `  SELECT t, kind, ${lead(groupCols)}sum(multiIf(kind = 2, 1, kind = 1, 0, -1)) OVER (${partition}ORDER BY t ASC, kind ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running`,
+    "  FROM (",
+    `    SELECT ${lead(groupCols)}e.1 AS t, e.2 AS kind`,
+    "    FROM ev ARRAY JOIN [(t0, toUInt8(2)), (t0 + dur, if(dur > 0, toUInt8(0), toUInt8(3)))] AS e",
+    "    UNION ALL",
+    `    SELECT ${lead(groupCols)}toFloat64(arrayJoin(arrayPopBack({edges:Array(Int64)}))) AS t, toUInt8(1) AS kind`,
+    `    FROM (SELECT DISTINCT ${groupCols.length > 0 ? groupCols.join(", ") : "1 AS one"} FROM ev)`,
+    "  )",
+    ")",
+    "WHERE kind IN (1, 2) AND t >= {c_from:Int64} AND t < {c_to:Int64}",
+    `GROUP BY ${["b", ...ids].join(", ")}`,
+    `ORDER BY ${["b", ...ids].join(", ")}`,
+  ];
+  const query = lines.join("\n");
   return { query, query_params: params };
 }

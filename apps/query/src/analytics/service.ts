@@ -189,6 +189,8 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
       cell(b, key).i = v;
     }
     for (const row of cRows) {
+      // Probe-only rows (no arrival, nothing in flight) are not data: gaps stay gaps.
+      if (Number(row.a_peak) === 0 && Number(row.a_arrivals) === 0) continue;
       const b = Number(row.b);
       const key = keyOf(row, q.groupBy, false);
       if (!w.groups.has(key)) w.groups.set(key, groupIdsOf(row, q.groupBy, false));
