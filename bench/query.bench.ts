@@ -20,6 +20,7 @@
  * Flags: --events 10000000 | --big (100M) · --runs 10 · --cached-runs 200 · --raw-runs 3
  *        --connections 1000 · --duration 10 · --data-dir DIR · --skip-autocannon
  *        --load-question 2 (which question autocannon repeats) · --only-load (skip the question table)
+ *        --only 1,6 (run these questions only)
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -60,6 +61,7 @@ const { values: flags } = parseArgs({
     "data-dir": { type: "string" },
     "skip-autocannon": { type: "boolean", default: false },
     "only-load": { type: "boolean", default: false },
+    only: { type: "string" },
     "load-question": { type: "string", default: "2" },
   },
 });
@@ -479,7 +481,8 @@ async function main(): Promise<void> {
   );
 
   const rows: string[][] = [];
-  for (const q of flags["only-load"] ? [] : questions()) {
+  const picked = flags.only ? flags.only.split(",").map((n) => questions()[Number(n) - 1]!) : questions();
+  for (const q of flags["only-load"] ? [] : picked) {
     const body = JSON.stringify(q.body);
     const runs = q.runs ?? RUNS;
     await post(uncached.port, body); // warm-up (page cache, JIT)
