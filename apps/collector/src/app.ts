@@ -3,7 +3,7 @@ import type { Registry } from "prom-client";
 import { createMemoryClaimStore, type ClaimStore, type ClickHouse } from "@budmetrics/clickhouse";
 import type { Logger } from "@budmetrics/logger";
 import { withTimeout } from "@budmetrics/lifecycle";
-import { appTokenGuard, type MountedApp } from "@budmetrics/http";
+import { type MountedApp } from "@budmetrics/http";
 import { createClickHouseQuarantineSink, createClickHouseRowSink } from "./adapters/clickhouse-sink";
 import type { CollectorConfig } from "./config";
 import { createBatcher, type Batcher } from "./ingest/batcher";
@@ -87,7 +87,6 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
   const ingest = createIngest({ parser, batchers, quarantine, metrics, log });
 
   const router = express.Router();
-  router.use(appTokenGuard(config.APP_API_TOKEN));
   mountDaprRoutes(router, { config, ingest, metrics, log });
   mountHttpIngestRoutes(router, { config, ingest, metrics, log });
 

@@ -1,19 +1,13 @@
 import { defineSchema, mergeSchemas, type ConfigOf } from "@budmetrics/config";
-import { redisConfigSchema } from "@budmetrics/http";
+import { appTokenConfigSchema, redisConfigSchema } from "@budmetrics/http";
 
 /**
  * Every collector setting, with its unit in the name and its default. Inconsistent combinations are
  * reported by `collectorConfigChecks` (pass them to loadConfig), never clamped silently.
  */
 export const collectorConfigSchema = mergeSchemas(
-  redisConfigSchema,
+  mergeSchemas(redisConfigSchema, appTokenConfigSchema),
   defineSchema({
-    APP_API_TOKEN: {
-      type: "string",
-      default: null,
-      secret: true,
-      doc: "when set, every request but health must carry this value in the dapr-api-token header",
-    },
     COLLECTOR_PUBSUB_NAME: {
       type: "string",
       default: "pubsub-redis",

@@ -34,7 +34,7 @@ export async function startCollector(
   const registry = createRegistry(false);
   const { log = createSilentLogger(), ...rest } = extra;
   const app = await createCollectorApp({ ch, log, config, registry, ...rest });
-  const host = createHost({ apps: [app], log, registry });
+  const host = createHost({ apps: [app], log, registry, appApiToken: config.APP_API_TOKEN });
   const server = host.listen(0, "127.0.0.1");
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

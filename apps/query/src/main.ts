@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   }
   const registry = createRegistry();
   const app = await composeQuery(config, { ch, log, registry });
-  const host = createHost({ apps: [app], log, registry });
+  const host = createHost({ apps: [app], log, registry, appApiToken: config.APP_API_TOKEN });
   await listen(host, {
     host: config.HOST,
     port: config.PORT,

@@ -3,7 +3,7 @@ import express from "express";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Logger } from "@budmetrics/logger";
 import type { Lifecycle } from "@budmetrics/lifecycle";
-import { errorHandler, healthReport, route, type HealthCheck, type MountedApp } from "./index";
+import { appTokenGuard, errorHandler, healthReport, route, type HealthCheck, type MountedApp } from "./index";
 
 export interface HostOptions {
   apps: MountedApp[];
@@ -11,6 +11,8 @@ export interface HostOptions {
   registry: Registry;
   /** Extra checks for GET /health beyond the apps' own (merged by name). */
   health?: Record<string, HealthCheck>;
+  /** APP_API_TOKEN: required in `dapr-api-token` on every app route (health and /metrics exempt). */
+  appApiToken?: string | null;
 }
 
 /**
@@ -53,6 +55,7 @@ export function createHost(opts: HostOptions) {
       res.send(await opts.registry.metrics());
     }),
   );
+  app.use(appTokenGuard(opts.appApiToken ?? null));
   for (const a of opts.apps) app.use(a.router);
   app.use((req, res) => {
     res

@@ -127,4 +127,4 @@ export interface MountedApp {
   close(): Promise<void>;
 }
 export { createHost, createRegistry, listen } from "./host";
-export { serverConfigSchema, redisConfigSchema } from "./server-config";
+export { serverConfigSchema, redisConfigSchema, appTokenConfigSchema } from "./server-config";

@@ -1,8 +1,22 @@
 import { defineSchema } from "@budmetrics/config";
 
-/** Process-level settings every entry point shares; only the default port differs. */
+/**
+ * Dapr app token (BRIEF §4): the host checks it on every route but health for every app it serves,
+ * so the query app is protected exactly like the collector.
+ */
+export const appTokenConfigSchema = defineSchema({
+  APP_API_TOKEN: {
+    type: "string",
+    default: null,
+    secret: true,
+    doc: "when set, every request but health and /metrics must carry this value in the dapr-api-token header",
+  },
+});
+
+/** Process-level settings every entry point shares (the app token included); only the default port differs. */
 export function serverConfigSchema(defaultPort: number) {
   return defineSchema({
+    ...appTokenConfigSchema,
     HOST: { type: "string", default: "127.0.0.1", doc: "interface to listen on (0.0.0.0 in containers)" },
     PORT: { type: "int", min: 0, max: 65535, default: defaultPort, doc: "HTTP port" },
     LOG_LEVEL: {
