@@ -58,6 +58,7 @@ const { values: flags } = parseArgs({
     "raw-runs": { type: "string", default: "3" },
     connections: { type: "string", default: "1000" },
     duration: { type: "string", default: "10" },
+    "timeout-s": { type: "string", default: "10" },
     "data-dir": { type: "string" },
     "skip-autocannon": { type: "boolean", default: false },
     "only-load": { type: "boolean", default: false },
@@ -286,7 +287,8 @@ async function startServer(ch: ClickHouse, env: Record<string, string>, forceRaw
   });
   const server = http.createServer(createHost({ apps: [app], log, registry }));
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  // 1,000 clients connect at once: a listen backlog above Node's default 511 (somaxconn here is 4096).
+  await new Promise<void>((r) => server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, () => r()));
   const port = (server.address() as AddressInfo).port;
   return {
     port,
@@ -401,6 +403,8 @@ function runAutocannon(port: number, body: string): Promise<Record<string, unkno
         String(CONNECTIONS),
         "-d",
         String(DURATION_S),
+        "-t",
+        String(Number(flags["timeout-s"])),
         "-m",
         "POST",
         "-H",
@@ -533,10 +537,14 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(line(r));
 
   if (!flags["skip-autocannon"]) {
-    const body = JSON.stringify(questions()[0]!.body);
+    const lq = questions()[Number(flags["load-question"]) - 1];
+    if (!lq) throw new Error("--load-question must be 1..6");
+    const body = JSON.stringify(lq.body);
     await post(cached.port, body);
+    const probe = await post(cached.port, body);
     console.log(
-      `\nautocannon: ${CONNECTIONS} connections, ${DURATION_S} s, cached "${questions()[0]!.name}"`,
+      `\nautocannon: ${CONNECTIONS} connections, ${DURATION_S} s, cached "${lq.name}" ` +
+        `(${(probe.bytes / 1024).toFixed(1)} KB answer, X-Cache ${probe.cache})`,
     );
     const res = (await runAutocannon(cached.port, body)) as {
       requests: { average: number; total: number };
