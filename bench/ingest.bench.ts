@@ -12,6 +12,9 @@
  *
  * Flags: --entries 1000 (entries per delivery) --concurrency 24 (deliveries in flight)
  *        --events 200000 (events per run) --runs 3 --batch-rows 20000 --wait-ms 200
+ *        --spread-seconds 300 (arrival times over the last N seconds: live traffic, as a collector
+ *        sees it; a large value such as 86400 measures a backfill, where each batch touches many more
+ *        rollup rows)
  */
 import fs from "node:fs";
 import http from "node:http";
@@ -36,6 +39,7 @@ const { values: flags } = parseArgs({
     runs: { type: "string", default: "3" },
     "batch-rows": { type: "string", default: "20000" },
     "wait-ms": { type: "string", default: "200" },
+    "spread-seconds": { type: "string", default: "300" },
   },
 });
 const ENTRIES = Number(flags.entries);
@@ -44,7 +48,16 @@ const EVENTS = Number(flags.events);
 const RUNS = Number(flags.runs);
 const BATCH_ROWS = Number(flags["batch-rows"]);
 const WAIT_MS = Number(flags["wait-ms"]);
-for (const [k, v] of Object.entries({ ENTRIES, CONCURRENCY, EVENTS, RUNS, BATCH_ROWS, WAIT_MS })) {
+const SPREAD_SECONDS = Number(flags["spread-seconds"]);
+for (const [k, v] of Object.entries({
+  ENTRIES,
+  CONCURRENCY,
+  EVENTS,
+  RUNS,
+  BATCH_ROWS,
+  WAIT_MS,
+  SPREAD_SECONDS,
+})) {
   if (!Number.isInteger(v) || v <= 0) throw new Error(`--${k.toLowerCase()} must be a positive integer`);
 }
 
@@ -84,7 +97,8 @@ async function main() {
 
   // Inputs, built before the clock starts: one distinct set of events per run.
   const catalogue = createCatalogue(42);
-  const day = Date.UTC(2026, 0, 10);
+  const windowEnd = Date.now();
+  const windowStart = windowEnd - SPREAD_SECONDS * 1000;
   // Built per run, before its clock starts, and dropped after it: keeps the load generator's share of
   // the (shared) RSS to one run's input.
   function buildInput(run: number): { twin: InferenceData[]; bodies: Buffer[] } {
@@ -92,8 +106,8 @@ async function main() {
       ...generateInferences({
         seed: 1000 + run,
         count: EVENTS,
-        startMs: day,
-        endMs: day + 86_400_000,
+        startMs: windowStart,
+        endMs: windowEnd,
         catalogue,
       }),
     ];
@@ -101,8 +115,8 @@ async function main() {
       ...generateInferences({
         seed: 5000 + run,
         count: EVENTS,
-        startMs: day,
-        endMs: day + 86_400_000,
+        startMs: windowStart,
+        endMs: windowEnd,
         catalogue,
       }),
     ];
@@ -283,7 +297,8 @@ async function main() {
     "",
     `ingest benchmark — ${RUNS} runs × ${fmt(EVENTS)} inference events, ${ENTRIES} entries per bulk delivery, ` +
       `${CONCURRENCY} deliveries in flight, batches of ${fmt(BATCH_ROWS)} rows (max wait ${WAIT_MS} ms), ` +
-      `${Math.round(bytesPerEvent)} bytes per event on the wire, ${os.cpus().length} CPUs`,
+      `${Math.round(bytesPerEvent)} bytes per event on the wire, arrival times over the last ${fmt(SPREAD_SECONDS)} s, ` +
+      `${os.cpus().length} CPUs`,
     `  collector end to end : ${fmt(collectorRate)} events/s (median; runs ${results.map((r) => fmt(r.collectorRate)).join(", ")})`,
     `  delivery latency     : p50 ${percentile(all, 50).toFixed(1)} ms, p99 ${percentile(all, 99).toFixed(1)} ms` +
       ` (${all.length} deliveries, ${results.reduce((n, r) => n + r.retries, 0)} resent after RETRY)`,

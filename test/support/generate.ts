@@ -38,6 +38,8 @@ export interface Catalogue {
     type: string;
   }>;
   apiKeys: Array<{ id: string; projectId: string }>;
+  /** apiKeys grouped by the index of their project. */
+  apiKeysByProject: Array<Array<{ id: string; projectId: string }>>;
   users: string[];
 }
 
@@ -72,12 +74,14 @@ export function createCatalogue(
     cluster: ["production", "staging", "edge"][i % 3]!,
     type: ENDPOINT_TYPES[i % ENDPOINT_TYPES.length]!,
   }));
-  const apiKeys = Array.from({ length: sizes.apiKeys ?? 100 }, (_, i) => ({
+  // Two keys per project by default; a request mostly uses a key of the endpoint's own project.
+  const apiKeys = Array.from({ length: sizes.apiKeys ?? 2 * nProjects }, (_, i) => ({
     id: uuidFrom(rng),
     projectId: projects[i % nProjects]!.id,
   }));
+  const apiKeysByProject = projects.map((_, p) => apiKeys.filter((_k, i) => i % nProjects === p));
   const users = Array.from({ length: sizes.users ?? 300 }, () => uuidFrom(rng));
-  return { models, projects, endpoints, apiKeys, users };
+  return { models, projects, endpoints, apiKeys, apiKeysByProject, users };
 }
 
 export interface InferenceGenOptions {
@@ -107,7 +111,13 @@ export function* generateInferences(opts: InferenceGenOptions): Generator<Infere
     const input = Math.floor(rng() * 2000);
     const output = success ? Math.floor(rng() * 1000) : 0;
     const latency = Math.round((50 + rng() * rng() * 5000) * 1000) / 1000;
-    const key = c.apiKeys[Math.floor(rng() * c.apiKeys.length)]!;
+    // 90 % of calls use a key of the endpoint's project (keys i ≡ projectIndex mod nProjects), the rest
+    // any key: cross-project callers exist, but an endpoint's traffic comes from few key projects.
+    const own = c.apiKeysByProject[ep.projectIndex]!;
+    const key =
+      own.length > 0 && rng() < 0.9
+        ? own[Math.floor(rng() * own.length)]!
+        : c.apiKeys[Math.floor(rng() * c.apiKeys.length)]!;
     const data: InferenceData = {
       inference_id: uuidFrom(rng),
       project_id: project.id,
