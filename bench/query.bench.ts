@@ -347,8 +347,16 @@ async function timed(port: number, body: string, runs: number, expectCache?: str
   for (let i = 0; i < runs; i++) {
     const r = await post(port, body);
     if (r.status !== 200) throw new Error(`status ${r.status} for ${body.slice(0, 120)}`);
-    if (expectCache && r.cache !== expectCache)
-      throw new Error(`expected X-Cache ${expectCache}, got ${r.cache}`);
+    if (expectCache && r.cache !== expectCache) {
+      const stats = await new Promise<string>((resolve) =>
+        http.get({ host: "127.0.0.1", port, path: "/observability/health", agent }, (res) => {
+          let t = "";
+          res.on("data", (c: Buffer) => (t += c.toString()));
+          res.on("end", () => resolve(t));
+        }),
+      );
+      throw new Error(`expected X-Cache ${expectCache}, got ${r.cache} at run ${i} (health: ${stats})`);
+    }
     times.push(r.ms);
     plan = r.plan;
   }
@@ -491,8 +499,9 @@ async function main(): Promise<void> {
     const runs = q.runs ?? RUNS;
     await post(uncached.port, body); // warm-up (page cache, JIT)
     const u = await timed(uncached.port, body, runs);
-    await post(cached.port, body); // fills the cache
-    const c = await timed(cached.port, body, q.runs ? Math.min(CACHED_RUNS, 20) : CACHED_RUNS, "HIT");
+    // Fill the cache; a fill can be lost (a cache call over its timeout is dropped, by design): retry.
+    for (let i = 0; i < 3 && (await post(cached.port, body)).cache !== "HIT"; i++);
+    const c = await timed(cached.port, body, q.runs ? Math.min(CACHED_RUNS, q.runs) : CACHED_RUNS, "HIT");
     const r = await timed(raw.port, body, Math.min(RAW_RUNS, runs));
     const br = await post(uncached.port, body, "br");
     const identity = await post(uncached.port, body, "identity");
