@@ -231,7 +231,7 @@ describe("query builders", () => {
         "    FROM ev ARRAY JOIN [(t0, toUInt8(2)), (t0 + dur, if(dur > 0, toUInt8(0), toUInt8(3)))] AS e\n" +
         "    UNION ALL\n" +
         "    SELECT g_model_id, g_model_name, toFloat64(arrayJoin(arrayPopBack({edges:Array(Int64)}))) AS t, toUInt8(1) AS kind\n" +
-        "    FROM (SELECT DISTINCT g_model_id, g_model_name FROM ev)\n" +
+        "    FROM (SELECT DISTINCT model_id AS g_model_id, model_name AS g_model_name FROM bm.inference_events WHERE request_arrival_time >= fromUnixTimestamp64Milli({c_scan_from:Int64}, 'UTC') AND request_arrival_time < fromUnixTimestamp64Milli({c_to:Int64}, 'UTC'))\n" +
         "  )\n" +
         ")\n" +
         "WHERE kind IN (1, 2) AND t >= {c_from:Int64} AND t < {c_to:Int64}\n" +

@@ -436,7 +436,9 @@ export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
     "    FROM ev ARRAY JOIN [(t0, toUInt8(2)), (t0 + dur, if(dur > 0, toUInt8(0), toUInt8(3)))] AS e",
     "    UNION ALL",
     `    SELECT ${lead(groupCols)}toFloat64(arrayJoin(arrayPopBack({edges:Array(Int64)}))) AS t, toUInt8(1) AS kind`,
-    `    FROM (SELECT DISTINCT ${groupCols.length > 0 ? groupCols.join(", ") : "1 AS one"} FROM ev)`,
+    // Groups for the probes: DISTINCT needs no FINAL (a copy has the same group), so this reads
+    // only the group and time columns instead of merging every row a second time.
+    `    FROM (SELECT DISTINCT ${dimCols.length > 0 ? dimCols.join(", ") : "1 AS one"} FROM ${spec.db}.${Tables.inferenceEvents} WHERE ${where.join(" AND ")})`,
     "  )",
     ")",
     "WHERE kind IN (1, 2) AND t >= {c_from:Int64} AND t < {c_to:Int64}",
