@@ -88,7 +88,8 @@ export async function listen(
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(opts.port, opts.host, () => resolve());
+    // A deep accept backlog: a thousand dashboards connecting at once must not be refused by the kernel.
+    server.listen({ port: opts.port, host: opts.host, backlog: 4096 }, () => resolve());
   });
   const address = server.address();
   opts.log.info({ address }, "listening");
