@@ -10,7 +10,7 @@
  *              client would, inserted with ch.insertJsonEachRow in batches of
  *              COLLECTOR_BATCH_MAX_ROWS into the same table (same materialized views), one at a time.
  *
- * Flags: --entries 1000 (entries per delivery) --concurrency 24 (deliveries in flight)
+ * Flags: --entries 1000 (entries per delivery) --concurrency 48 (deliveries in flight)
  *        --events 200000 (events per run) --runs 3 --batch-rows 20000 --wait-ms 200
  *        --spread-seconds 300 (arrival times over the last N seconds: live traffic, as a collector
  *        sees it; a large value such as 86400 measures a backfill, where each batch touches many more
@@ -34,7 +34,7 @@ import { createCatalogue, generateInferences, inferenceCloudEvent } from "../tes
 const { values: flags } = parseArgs({
   options: {
     entries: { type: "string", default: "1000" },
-    concurrency: { type: "string", default: "24" },
+    concurrency: { type: "string", default: "48" },
     events: { type: "string", default: "200000" },
     runs: { type: "string", default: "3" },
     "batch-rows": { type: "string", default: "20000" },
@@ -92,6 +92,9 @@ async function main() {
   const registry = createRegistry(false);
   const app = await createCollectorApp({ ch, log, config, registry });
   const server = http.createServer(createHost({ apps: [app], log, registry: createRegistry(false) }));
+  // As in production (packages/http listen): idle keep-alive sockets outlive the pauses between runs,
+  // so the client never reuses a socket the server has just closed (ECONNRESET).
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
 
