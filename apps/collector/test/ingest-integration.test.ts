@@ -5,6 +5,7 @@
 import { openTestEngine, type TestEngine } from "../../../test/support/engine";
 import { createCatalogue, generateInferences, inferenceCloudEvent } from "../../../test/support/generate";
 import { Tables, type InferenceData } from "@budmetrics/schema";
+import { createMemoryClaimStore, type ClaimStore } from "@budmetrics/clickhouse";
 import { bulkEnvelope, countInferences, countRows, startCollector } from "./harness";
 
 let engine: TestEngine;
@@ -198,23 +199,47 @@ describe("back-pressure", () => {
   });
 
   it("answers HTTP 503 with Retry-After when the queue is full", async () => {
-    const c = await startCollector(engine.ch, {
-      COLLECTOR_QUEUE_MAX_ROWS: "10",
-      COLLECTOR_BATCH_MAX_ROWS: "10",
-      COLLECTOR_BATCH_MAX_WAIT_MS: "1000",
-    });
+    // The first batch's flush is held at its claim step, so the queue is provably full when the
+    // second request arrives (no reliance on how fast the engine commits).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let claimed!: () => void;
+    const flushStarted = new Promise<void>((r) => (claimed = r));
+    const inner = createMemoryClaimStore({ maxCommitted: 1000 });
+    const claims: ClaimStore = {
+      async claim(keys) {
+        claimed();
+        await gate;
+        return inner.claim(keys);
+      },
+      confirm: (keys) => inner.confirm(keys),
+      release: (keys) => inner.release(keys),
+    };
+    const c = await startCollector(
+      engine.ch,
+      { COLLECTOR_QUEUE_MAX_ROWS: "10", COLLECTOR_BATCH_MAX_ROWS: "10", COLLECTOR_BATCH_MAX_WAIT_MS: "1000" },
+      { claims },
+    );
     const data = events(20);
-    const [a, b] = await Promise.all([
-      c.post("/observability/add", { events: data.slice(0, 10).map((d) => inferenceCloudEvent(d)) }),
-      new Promise((r) => setTimeout(r, 30)).then(() =>
-        c.post("/observability/add", { events: data.slice(10).map((d) => inferenceCloudEvent(d)) }),
-      ),
-    ]);
+    const first = c.post("/observability/add", {
+      events: data.slice(0, 10).map((d) => inferenceCloudEvent(d)),
+    });
+    await flushStarted;
+    const b = await c.post("/observability/add", {
+      events: data.slice(10).map((d) => inferenceCloudEvent(d)),
+    });
+    release();
+    const a = await first;
     expect(a.status).toBe(200);
     expect(b.status).toBe(503);
     expect(b.headers.get("retry-after")).toBe("5");
     expect(b.body.error.code).toBe("SINK_QUEUE_FULL");
     expect(b.body.summary).toEqual({ total: 10, inserted: 0, duplicates: 0, invalid: 0, retry: 10 });
+    const refused = await engine.ch.query<{ n: number }>(
+      `SELECT count() AS n FROM ${engine.ch.database}.${Tables.inferenceEvents} WHERE inference_id IN {ids:Array(UUID)}`,
+      { ids: data.slice(10).map((d) => d.inference_id) },
+    );
+    expect(Number(refused[0]!.n)).toBe(0);
     await c.stop();
   });
 });
