@@ -255,3 +255,133 @@ AS SELECT
 FROM {{db}}.{{local inference_rollup_1h}}
 GROUP BY bucket_start, project_id, model_id, endpoint_id, api_key_project_id, cluster_id, model_name, project_name, endpoint_name
 SETTINGS prefer_column_name_to_alias = 1;
+
+-- Totals: the same states without dimensions, one row per hour (day), cascaded from the hourly rollup.
+-- They serve questions with no filter and no group (a platform-wide dashboard), which would otherwise
+-- merge one state per endpoint and hour.
+CREATE TABLE IF NOT EXISTS {{db}}.{{local inference_total_1h}} {{on_cluster}}
+(
+    bucket_start        DateTime('UTC'),
+    request_count       SimpleAggregateFunction(sum, UInt64),
+    success_count       SimpleAggregateFunction(sum, UInt64),
+    cached_count        SimpleAggregateFunction(sum, UInt64),
+    queuing_ms_sum      SimpleAggregateFunction(sum, Int64),
+    queuing_ms_min      SimpleAggregateFunction(min, Int64),
+    queuing_ms_max      SimpleAggregateFunction(max, Int64),
+    input_tokens_sum    SimpleAggregateFunction(sum, UInt64),
+    output_tokens_sum   SimpleAggregateFunction(sum, UInt64),
+    latency_count       SimpleAggregateFunction(sum, UInt64),
+    latency_sum         SimpleAggregateFunction(sum, Float64),
+    latency_min         SimpleAggregateFunction(min, Nullable(Float64)),
+    latency_max         SimpleAggregateFunction(max, Nullable(Float64)),
+    latency_q           AggregateFunction(quantileDD(0.01, 0.5), Float64),
+    ttft_count          SimpleAggregateFunction(sum, UInt64),
+    ttft_sum            SimpleAggregateFunction(sum, Float64),
+    ttft_min            SimpleAggregateFunction(min, Nullable(Float64)),
+    ttft_max            SimpleAggregateFunction(max, Nullable(Float64)),
+    ttft_q              AggregateFunction(quantileDD(0.01, 0.5), Float64),
+    throughput_count    SimpleAggregateFunction(sum, UInt64),
+    throughput_sum      SimpleAggregateFunction(sum, Float64),
+    cost_sum            SimpleAggregateFunction(sum, Decimal(38, 9)),
+    users               AggregateFunction(uniq, UUID)
+)
+ENGINE = {{engine AggregatingMergeTree}}
+PARTITION BY toYear(bucket_start)
+ORDER BY bucket_start
+{{ttl bucket_start AGGREGATED_DATA_RETENTION_DAYS}};
+
+{{distributed inference_total_1h rand()}};
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.inference_total_1h_mv {{on_cluster}}
+TO {{db}}.{{local inference_total_1h}}
+AS SELECT
+    bucket_start AS bucket_start,
+    sum(request_count) AS request_count,
+    sum(success_count) AS success_count,
+    sum(cached_count) AS cached_count,
+    sum(queuing_ms_sum) AS queuing_ms_sum,
+    min(queuing_ms_min) AS queuing_ms_min,
+    max(queuing_ms_max) AS queuing_ms_max,
+    sum(input_tokens_sum) AS input_tokens_sum,
+    sum(output_tokens_sum) AS output_tokens_sum,
+    sum(latency_count) AS latency_count,
+    sum(latency_sum) AS latency_sum,
+    min(latency_min) AS latency_min,
+    max(latency_max) AS latency_max,
+    quantileDDMergeState(0.01, 0.5)(latency_q) AS latency_q,
+    sum(ttft_count) AS ttft_count,
+    sum(ttft_sum) AS ttft_sum,
+    min(ttft_min) AS ttft_min,
+    max(ttft_max) AS ttft_max,
+    quantileDDMergeState(0.01, 0.5)(ttft_q) AS ttft_q,
+    sum(throughput_count) AS throughput_count,
+    sum(throughput_sum) AS throughput_sum,
+    sum(cost_sum) AS cost_sum,
+    uniqMergeState(users) AS users
+FROM {{db}}.{{local inference_rollup_1h}}
+GROUP BY bucket_start
+SETTINGS prefer_column_name_to_alias = 1;
+
+-- Daily totals, cascaded from the hourly totals.
+CREATE TABLE IF NOT EXISTS {{db}}.{{local inference_total_1d}} {{on_cluster}}
+(
+    bucket_start        DateTime('UTC'),
+    request_count       SimpleAggregateFunction(sum, UInt64),
+    success_count       SimpleAggregateFunction(sum, UInt64),
+    cached_count        SimpleAggregateFunction(sum, UInt64),
+    queuing_ms_sum      SimpleAggregateFunction(sum, Int64),
+    queuing_ms_min      SimpleAggregateFunction(min, Int64),
+    queuing_ms_max      SimpleAggregateFunction(max, Int64),
+    input_tokens_sum    SimpleAggregateFunction(sum, UInt64),
+    output_tokens_sum   SimpleAggregateFunction(sum, UInt64),
+    latency_count       SimpleAggregateFunction(sum, UInt64),
+    latency_sum         SimpleAggregateFunction(sum, Float64),
+    latency_min         SimpleAggregateFunction(min, Nullable(Float64)),
+    latency_max         SimpleAggregateFunction(max, Nullable(Float64)),
+    latency_q           AggregateFunction(quantileDD(0.01, 0.5), Float64),
+    ttft_count          SimpleAggregateFunction(sum, UInt64),
+    ttft_sum            SimpleAggregateFunction(sum, Float64),
+    ttft_min            SimpleAggregateFunction(min, Nullable(Float64)),
+    ttft_max            SimpleAggregateFunction(max, Nullable(Float64)),
+    ttft_q              AggregateFunction(quantileDD(0.01, 0.5), Float64),
+    throughput_count    SimpleAggregateFunction(sum, UInt64),
+    throughput_sum      SimpleAggregateFunction(sum, Float64),
+    cost_sum            SimpleAggregateFunction(sum, Decimal(38, 9)),
+    users               AggregateFunction(uniq, UUID)
+)
+ENGINE = {{engine AggregatingMergeTree}}
+PARTITION BY toYear(bucket_start)
+ORDER BY bucket_start
+{{ttl bucket_start AGGREGATED_DATA_RETENTION_DAYS}};
+
+{{distributed inference_total_1d rand()}};
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.inference_total_1d_mv {{on_cluster}}
+TO {{db}}.{{local inference_total_1d}}
+AS SELECT
+    toStartOfDay(bucket_start, 'UTC') AS bucket_start,
+    sum(request_count) AS request_count,
+    sum(success_count) AS success_count,
+    sum(cached_count) AS cached_count,
+    sum(queuing_ms_sum) AS queuing_ms_sum,
+    min(queuing_ms_min) AS queuing_ms_min,
+    max(queuing_ms_max) AS queuing_ms_max,
+    sum(input_tokens_sum) AS input_tokens_sum,
+    sum(output_tokens_sum) AS output_tokens_sum,
+    sum(latency_count) AS latency_count,
+    sum(latency_sum) AS latency_sum,
+    min(latency_min) AS latency_min,
+    max(latency_max) AS latency_max,
+    quantileDDMergeState(0.01, 0.5)(latency_q) AS latency_q,
+    sum(ttft_count) AS ttft_count,
+    sum(ttft_sum) AS ttft_sum,
+    min(ttft_min) AS ttft_min,
+    max(ttft_max) AS ttft_max,
+    quantileDDMergeState(0.01, 0.5)(ttft_q) AS ttft_q,
+    sum(throughput_count) AS throughput_count,
+    sum(throughput_sum) AS throughput_sum,
+    sum(cost_sum) AS cost_sum,
+    uniqMergeState(users) AS users
+FROM {{db}}.{{local inference_total_1h}}
+GROUP BY bucket_start
+SETTINGS prefer_column_name_to_alias = 1;

@@ -212,6 +212,45 @@ describe("rollups agree with the oracle and with the raw table", () => {
     },
   );
 
+  it.each(Object.entries(Tables.inferenceTotal))(
+    "%s totals (no dimensions) match the oracle summed over models",
+    async (_g, table) => {
+      const rows = await engine.ch.query<{
+        day: string;
+        n: number;
+        out: number;
+        lat_n: number;
+        lmax: number;
+        q: number[];
+      }>(
+        `SELECT toString(toDate(bucket_start)) AS day, sum(request_count) AS n, sum(output_tokens_sum) AS out,
+                sum(latency_count) AS lat_n, max(latency_max) AS lmax,
+                quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_q) AS q
+         FROM ${engine.ch.database}.${table} GROUP BY day ORDER BY day`,
+      );
+      const days = new Map<string, { n: number; out: number; lat: number[] }>();
+      for (const [key, o] of oracle()) {
+        const d = days.get(key.split("|")[0]!) ?? { n: 0, out: 0, lat: [] };
+        d.n += o.count;
+        d.out += o.output;
+        d.lat.push(...o.latencies);
+        days.set(key.split("|")[0]!, d);
+      }
+      expect(rows.map((r) => r.day)).toEqual([...days.keys()].sort());
+      for (const r of rows) {
+        const d = days.get(r.day)!;
+        d.lat.sort((a, b) => a - b);
+        expect([Number(r.n), Number(r.out), Number(r.lat_n), r.lmax]).toEqual([
+          d.n,
+          d.out,
+          d.lat.length,
+          d.lat[d.lat.length - 1],
+        ]);
+        QS.forEach((q, i) => expectQuantileWithinError(r.q[i]!, d.lat, q));
+      }
+    },
+  );
+
   it("sample rollups match an oracle of count, sum, min and max per metric and hour", async () => {
     const hourStart = Date.UTC(2026, 2, 5);
     const samples = [

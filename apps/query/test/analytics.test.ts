@@ -176,7 +176,7 @@ describe("every catalog metric", () => {
       to_date: "2026-03-11T00:00:00Z",
       frequency_unit: "day",
     });
-    expect(plan).toBe("rollup_1d");
+    expect(plan).toBe("total_1d");
     expect(periods).toHaveLength(10);
     expect(periods[0]!.time_period).toBe("2026-03-10T00:00:00Z");
     const map = byPeriod(periods, "UTC");
@@ -195,7 +195,7 @@ describe("every catalog metric", () => {
       frequency_unit: "hour",
     };
     const rolled = await analytics(body);
-    expect(rolled.plan).toBe("rollup_1h");
+    expect(rolled.plan).toBe("total_1h");
     // data_source=prompt would filter rows; an unaligned from_date by 1 ms forces raw for everything instead.
     const rawRes = await analytics({ ...body, from_date: "2026-03-02T00:00:00.001Z", frequency_interval: 1 });
     expect(rawRes.plan).toBe("raw");
@@ -224,7 +224,7 @@ describe("every catalog metric", () => {
       to_date: to,
       frequency_unit: "day",
     });
-    expect(plan).toBe("rollup_1d+rollup_1h+rollup_5m+raw");
+    expect(plan).toBe("total_1d+total_1h+rollup_5m+raw");
     const map = byPeriod(periods, "UTC");
     for (const b of localBuckets(from, to, "UTC", "day"))
       expectMetricsMatch(map.get(b.start)!.items[0]!.data, inRange(all, b.start, b.end));
@@ -305,7 +305,7 @@ describe("time zones and calendars", () => {
         frequency_unit: "day",
         timezone: zone,
       });
-      expect(plan).toBe("rollup_1h");
+      expect(plan).toBe("total_1h");
       const buckets = localBuckets(from, to, zone, "day");
       expect(periods).toHaveLength(buckets.length);
       const lengths = buckets.map((b) => (b.end - b.start) / 3_600_000);
@@ -366,7 +366,7 @@ describe("time zones and calendars", () => {
       time_range: { from_date: "2026-03-01T00:00:00Z", to_date: "2026-05-01T00:00:00Z" },
       interval: "monthly",
     });
-    expect(month.plan).toBe("rollup_1d");
+    expect(month.plan).toBe("total_1d");
     expect(month.periods.map((p) => p.time_period)).toEqual(["2026-04-01T00:00:00Z", "2026-03-01T00:00:00Z"]);
     expect(month.periods[1]!.items[0]!.data.request_count!.count).toBe(
       inRange(all, Date.parse("2026-03-01T00:00:00Z"), Date.parse("2026-04-01T00:00:00Z")).length,

@@ -8,6 +8,8 @@ export const Tables = {
   metricSamples: "metric_samples",
   quarantine: "quarantine",
   inferenceRollup: { "5m": "inference_rollup_5m", "1h": "inference_rollup_1h", "1d": "inference_rollup_1d" },
+  /** Dimensionless totals (no filter, no group), hourly and daily. */
+  inferenceTotal: { "1h": "inference_total_1h", "1d": "inference_total_1d" },
   sampleRollup: {
     "5m": "metric_samples_rollup_5m",
     "1h": "metric_samples_rollup_1h",

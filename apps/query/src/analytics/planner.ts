@@ -46,6 +46,10 @@ function cover(a: number, b: number, grains: readonly Grain[], out: Segment[]): 
 }
 
 /** Short text of a plan for logs, perf records and the benchmark. */
-export function describePlan(segments: readonly Segment[]): string {
-  return segments.map((s) => (s.source === "raw" ? "raw" : `rollup_${s.grain}`)).join("+");
+export function describePlan(segments: readonly Segment[], totals = false): string {
+  return segments
+    .map((s) =>
+      s.source === "raw" ? "raw" : totals && s.grain !== "5m" ? `total_${s.grain}` : `rollup_${s.grain}`,
+    )
+    .join("+");
 }

@@ -261,6 +261,11 @@ function outerDims(dims: readonly Dim[], hasName: (d: Dim) => boolean) {
 
 const BUCKET_OF = (msExpr: string) => `roundDown(${msExpr}, {edges:Array(Int64)})`;
 
+/** True when a rollup segment may read the dimensionless totals: nothing filters or groups it. */
+export function usesTotals(spec: { dims: readonly Dim[]; filters: Filters; promptOnly?: boolean }): boolean {
+  return spec.dims.length === 0 && Object.keys(spec.filters).length === 0 && !spec.promptOnly;
+}
+
 /** Inference states per (bucket, group): rollup pieces and raw pieces unioned, then merged. */
 export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery {
   const params: Record<string, unknown> = { edges: [...spec.edges] };
@@ -271,7 +276,10 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
     params[`s${i}_from`] = seg.fromMs;
     params[`s${i}_to`] = seg.toMs;
     if (seg.source === "rollup") {
-      const table = `${spec.db}.${Tables.inferenceRollup[seg.grain]}`;
+      // No filter and no group: the dimensionless totals hold one state per hour (day) instead of one
+      // per endpoint and hour (day) — the same merged answer from far fewer states.
+      const totals = seg.grain !== "5m" && usesTotals(spec);
+      const table = `${spec.db}.${totals ? Tables.inferenceTotal[seg.grain as "1h" | "1d"] : Tables.inferenceRollup[seg.grain]}`;
       const where = [
         `bucket_start >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
         `bucket_start < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
