@@ -30,121 +30,74 @@ export function createCollectorMetrics(
   const label = (type: string) => (known.has(type) ? type : "other");
   const registers = [registry];
 
-  const received = getOrCreate(
-    registry,
+  // Reuse a metric already on the registry (a second collector instance in one process, as in tests).
+  const counter = (name: string, help: string, labelNames: string[]) =>
+    getOrCreate(registry, name, () => new Counter({ name, help, labelNames, registers }));
+  const histogram = (name: string, help: string, labelNames: string[], buckets: number[]) =>
+    getOrCreate(registry, name, () => new Histogram({ name, help, labelNames, buckets, registers }));
+  // Gauges read this instance's queues, so a previous instance's gauge is replaced, not reused.
+  const queueGauge = (name: string, help: string, pick: (d: { rows: number; bytes: number }) => number) => {
+    if (registry.getSingleMetric(name)) registry.removeSingleMetric(name);
+    new Gauge({
+      name,
+      help,
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        const d = opts.queueDepth();
+        for (const kind of Object.keys(d) as EventKind[]) this.set({ kind }, pick(d[kind]));
+      },
+    });
+  };
+
+  const received = counter(
     "budmetrics_collector_events_received_total",
-    () =>
-      new Counter({
-        name: "budmetrics_collector_events_received_total",
-        help: "events received, by CloudEvent type and kind (inference, sample, or invalid)",
-        labelNames: ["type", "kind"],
-        registers,
-      }),
+    "events received, by CloudEvent type and kind (inference, sample, or invalid)",
+    ["type", "kind"],
   );
-  const outcomes = getOrCreate(
-    registry,
+  const outcomes = counter(
     "budmetrics_collector_events_total",
-    () =>
-      new Counter({
-        name: "budmetrics_collector_events_total",
-        help: "valid events by outcome: inserted (committed), duplicate (already stored), retry (not stored, answered RETRY)",
-        labelNames: ["type", "outcome"],
-        registers,
-      }),
+    "valid events by outcome: inserted (committed), duplicate (already stored), retry (not stored, answered RETRY)",
+    ["type", "outcome"],
   );
-  const invalid = getOrCreate(
-    registry,
+  const invalid = counter(
     "budmetrics_collector_events_invalid_total",
-    () =>
-      new Counter({
-        name: "budmetrics_collector_events_invalid_total",
-        help: "invalid events quarantined, by CloudEvent type and reason code",
-        labelNames: ["type", "reason"],
-        registers,
-      }),
+    "invalid events quarantined, by CloudEvent type and reason code",
+    ["type", "reason"],
   );
-  const batchRows = getOrCreate(
-    registry,
+  const batchRows = histogram(
     "budmetrics_collector_batch_rows",
-    () =>
-      new Histogram({
-        name: "budmetrics_collector_batch_rows",
-        help: "rows per flushed batch",
-        labelNames: ["kind"],
-        buckets: [1, 10, 100, 500, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000],
-        registers,
-      }),
+    "rows per flushed batch",
+    ["kind"],
+    [1, 10, 100, 500, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000],
   );
-  const flushSeconds = getOrCreate(
-    registry,
+  const flushSeconds = histogram(
     "budmetrics_collector_flush_duration_seconds",
-    () =>
-      new Histogram({
-        name: "budmetrics_collector_flush_duration_seconds",
-        help: "time to commit one batch (claims, existence check, insert, retries)",
-        labelNames: ["kind", "result"],
-        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-        registers,
-      }),
+    "time to commit one batch (claims, existence check, insert, retries)",
+    ["kind", "result"],
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   );
-  const flushRetries = getOrCreate(
-    registry,
+  const flushRetries = counter(
     "budmetrics_collector_flush_retries_total",
-    () =>
-      new Counter({
-        name: "budmetrics_collector_flush_retries_total",
-        help: "flush attempts repeated after a retryable error",
-        labelNames: ["kind"],
-        registers,
-      }),
+    "flush attempts repeated after a retryable error",
+    ["kind"],
   );
-  const chErrors = getOrCreate(
-    registry,
+  const chErrors = counter(
     "budmetrics_collector_clickhouse_errors_total",
-    () =>
-      new Counter({
-        name: "budmetrics_collector_clickhouse_errors_total",
-        help: "failed ClickHouse writes by error code (CLICKHOUSE_UNAVAILABLE, CLICKHOUSE_TIMEOUT, CLICKHOUSE_REJECTED, …)",
-        labelNames: ["code", "operation"],
-        registers,
-      }),
+    "failed ClickHouse writes by error code (CLICKHOUSE_UNAVAILABLE, CLICKHOUSE_TIMEOUT, CLICKHOUSE_REJECTED, …)",
+    ["code", "operation"],
   );
-  const deliveries = getOrCreate(
-    registry,
+  const deliveries = counter(
     "budmetrics_collector_entry_answers_total",
-    () =>
-      new Counter({
-        name: "budmetrics_collector_entry_answers_total",
-        help: "per-entry answers given, by channel and status (SUCCESS/RETRY/DROP for Dapr; inserted/duplicate/invalid/retry for HTTP)",
-        labelNames: ["channel", "status"],
-        registers,
-      }),
+    "per-entry answers given, by channel and status (SUCCESS/RETRY/DROP for Dapr; inserted/duplicate/invalid/retry for HTTP)",
+    ["channel", "status"],
   );
-  const existingDepth = registry.getSingleMetric("budmetrics_collector_queue_rows");
-  if (existingDepth) registry.removeSingleMetric("budmetrics_collector_queue_rows");
-  if (registry.getSingleMetric("budmetrics_collector_queue_bytes")) {
-    registry.removeSingleMetric("budmetrics_collector_queue_bytes");
-  }
-  new Gauge({
-    name: "budmetrics_collector_queue_rows",
-    help: "rows queued or in flight, by kind",
-    labelNames: ["kind"],
-    registers,
-    collect() {
-      const d = opts.queueDepth();
-      for (const kind of Object.keys(d) as EventKind[]) this.set({ kind }, d[kind].rows);
-    },
-  });
-  new Gauge({
-    name: "budmetrics_collector_queue_bytes",
-    help: "serialised bytes queued or in flight, by kind",
-    labelNames: ["kind"],
-    registers,
-    collect() {
-      const d = opts.queueDepth();
-      for (const kind of Object.keys(d) as EventKind[]) this.set({ kind }, d[kind].bytes);
-    },
-  });
+  queueGauge("budmetrics_collector_queue_rows", "rows queued or in flight, by kind", (d) => d.rows);
+  queueGauge(
+    "budmetrics_collector_queue_bytes",
+    "serialised bytes queued or in flight, by kind",
+    (d) => d.bytes,
+  );
 
   return {
     received: (type, kind, n) => received.inc({ type: label(type), kind }, n),
