@@ -12,7 +12,13 @@ import type { Dim } from "../analytics/queries";
 import { latencyDistribution } from "../browse/service";
 import { validation } from "../errors";
 import type { Endpoint } from "../http/endpoint";
-import { aggregatedBody, analyticsBody, latencyDistributionBody, timeSeriesBody } from "../http/schemas";
+import {
+  aggregatedBody,
+  analyticsBody,
+  latencyDistributionBody,
+  timeSeriesBody,
+  type TIME_SERIES_INTERVALS,
+} from "../http/schemas";
 
 export interface AnalyticsRouteOptions {
   limits: AnalyticsLimits;
@@ -21,7 +27,8 @@ export interface AnalyticsRouteOptions {
   nowSnapSeconds: number;
 }
 
-const TS_INTERVALS: Readonly<Record<string, { unit: Unit; n: number }>> = {
+/** Keyed by the schema's interval enum: adding an interval to one without the other fails to compile. */
+const TS_INTERVALS: Readonly<Record<(typeof TIME_SERIES_INTERVALS)[number], { unit: Unit; n: number }>> = {
   "1m": { unit: "minute", n: 1 },
   "5m": { unit: "minute", n: 5 },
   "15m": { unit: "minute", n: 15 },
@@ -151,7 +158,7 @@ export function analyticsEndpoints(opts: AnalyticsRouteOptions): Endpoint[] {
         };
         const zone = zoneOf(b.timezone);
         const range = snapNow(resolveRange(b.from_date, b.to_date, zone, nowMs, limits), opts.nowSnapSeconds);
-        const iv = TS_INTERVALS[b.interval ?? "1h"]!;
+        const iv = TS_INTERVALS[(b.interval ?? "1h") as (typeof TIME_SERIES_INTERVALS)[number]];
         const query: AnalyticsQuery = {
           shape: "bud",
           metrics: resolveMetrics(b.metrics),
