@@ -20,7 +20,7 @@
  * Flags: --events 10000000 | --big (100M) · --runs 10 · --cached-runs 200 · --raw-runs 3
  *        --connections 1000 · --duration 10 · --data-dir DIR · --skip-autocannon
  *        --load-question 2 (which question autocannon repeats) · --only-load (skip the question table)
- *        --only 1,6 (run these questions only)
+ *        --only 1,6 (run these questions only) · --seed-only (seed the folder, print table sizes, stop)
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -62,6 +62,7 @@ const { values: flags } = parseArgs({
     "data-dir": { type: "string" },
     "skip-autocannon": { type: "boolean", default: false },
     "only-load": { type: "boolean", default: false },
+    "seed-only": { type: "boolean", default: false },
     only: { type: "string" },
     "load-question": { type: "string", default: "2" },
   },
@@ -469,6 +470,10 @@ async function main(): Promise<void> {
       console.log(
         `  ${s.table.padEnd(28)} ${fmt(toNumber(s.rows)).padStart(14)} rows ${(toNumber(s.bytes) / 1e6).toFixed(1).padStart(9)} MB`,
       );
+  }
+  if (flags["seed-only"]) {
+    await ch.close();
+    return;
   }
 
   const redis = await redisUrl();

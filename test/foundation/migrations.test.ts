@@ -47,6 +47,8 @@ describe("migrations on the embedded engine", () => {
       Tables.metricSamples,
       Tables.quarantine,
       ...Object.values(Tables.inferenceRollup),
+      ...Object.values(Tables.inferenceTotal),
+      ...Object.values(Tables.inferenceModel),
       ...Object.values(Tables.sampleRollup),
       Tables.migrations,
     ]) {

@@ -180,37 +180,37 @@ describe("rollups agree with the oracle and with the raw table", () => {
     checkAgainstOracle(await engine.ch.query<Row>(rawSql()));
   });
 
-  it.each(Object.entries(Tables.inferenceRollup))(
-    "%s rollup matches the oracle and the raw answer",
-    async (_g, table) => {
-      const rolled = await engine.ch.query<Row>(rollupSql(table));
-      checkAgainstOracle(rolled);
-      const raw = await engine.ch.query<Row>(rawSql());
-      // Exact columns equal the raw answer exactly; float averages up to summation order.
-      const rawByKey = new Map(raw.map((r) => [`${r.day}|${r.model_id}`, r]));
-      expect(rolled).toHaveLength(raw.length);
-      for (const a of rolled) {
-        const b = rawByKey.get(`${a.day}|${a.model_id}`)!;
-        for (const k of [
-          "request_count",
-          "success_count",
-          "cached_count",
-          "input_tokens",
-          "output_tokens",
-          "queuing_sum",
-          "queuing_min",
-          "queuing_max",
-          "cost",
-          "latency_count",
-          "latency_min",
-          "latency_max",
-        ] as const) {
-          expect([k, Number(a[k])]).toEqual([k, Number(b[k])]);
-        }
-        expect(a.latency_avg).toBeCloseTo(b.latency_avg, 6);
+  it.each([
+    ...Object.entries(Tables.inferenceRollup),
+    ...Object.entries(Tables.inferenceModel).map(([g, t]) => [`${g} per-model`, t] as const),
+  ])("%s rollup matches the oracle and the raw answer", async (_g, table) => {
+    const rolled = await engine.ch.query<Row>(rollupSql(table));
+    checkAgainstOracle(rolled);
+    const raw = await engine.ch.query<Row>(rawSql());
+    // Exact columns equal the raw answer exactly; float averages up to summation order.
+    const rawByKey = new Map(raw.map((r) => [`${r.day}|${r.model_id}`, r]));
+    expect(rolled).toHaveLength(raw.length);
+    for (const a of rolled) {
+      const b = rawByKey.get(`${a.day}|${a.model_id}`)!;
+      for (const k of [
+        "request_count",
+        "success_count",
+        "cached_count",
+        "input_tokens",
+        "output_tokens",
+        "queuing_sum",
+        "queuing_min",
+        "queuing_max",
+        "cost",
+        "latency_count",
+        "latency_min",
+        "latency_max",
+      ] as const) {
+        expect([k, Number(a[k])]).toEqual([k, Number(b[k])]);
       }
-    },
-  );
+      expect(a.latency_avg).toBeCloseTo(b.latency_avg, 6);
+    }
+  });
 
   it.each(Object.entries(Tables.inferenceTotal))(
     "%s totals (no dimensions) match the oracle summed over models",

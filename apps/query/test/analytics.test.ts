@@ -230,6 +230,59 @@ describe("every catalog metric", () => {
       expectMetricsMatch(map.get(b.start)!.items[0]!.data, inRange(all, b.start, b.end));
   });
 
+  it("serves questions grouped or filtered by model alone from the per-model rollups, exactly", async () => {
+    const from = "2026-03-02T00:00:00Z";
+    const to = "2026-03-09T00:00:00Z";
+    const byModel = await analytics({
+      metrics: ALL_METRICS,
+      from_date: from,
+      to_date: to,
+      frequency_unit: "day",
+      group_by: ["model"],
+    });
+    expect(byModel.plan).toBe("model_1d");
+    const buckets = localBuckets(from, to, "UTC", "day");
+    expect(byModel.periods).toHaveLength(buckets.length);
+    const models = new Set(inRange(all, Date.parse(from), Date.parse(to)).map((e) => e.d.model_id));
+    for (const p of byModel.periods) {
+      const s = Date.parse(p.time_period);
+      expect(p.items).toHaveLength(models.size);
+      for (const it of p.items)
+        expectMetricsMatch(
+          it.data,
+          inRange(all, s, s + 86_400_000).filter((e) => e.d.model_id === it.model_id),
+        );
+    }
+    // One model by id, hourly with a to_date between hours: per-model hours, then 5-minute and raw edges.
+    const model = cat.models[2]!;
+    const one = await analytics({
+      metrics: ALL_METRICS,
+      from_date: "2026-03-04T00:00:00Z",
+      to_date: "2026-03-04T05:37:00Z",
+      frequency_unit: "hour",
+      filters: { model: model.id },
+    });
+    expect(one.plan).toBe("model_1h+rollup_5m+raw");
+    for (const p of one.periods) {
+      const s = Date.parse(p.time_period);
+      const end = Math.min(s + 3_600_000, Date.parse("2026-03-04T05:37:00Z"));
+      expectMetricsMatch(
+        p.items[0]!.data,
+        inRange(all, s, end).filter((e) => e.d.model_id === model.id),
+      );
+    }
+    // Any other dimension, in a filter or a group, goes back to the full rollup.
+    const mixed = await analytics({
+      metrics: ["request_count"],
+      from_date: from,
+      to_date: to,
+      frequency_unit: "day",
+      group_by: ["model"],
+      filters: { project: cat.projects[0]!.id },
+    });
+    expect(mixed.plan).toBe("rollup_1d");
+  });
+
   it("computes peak concurrent requests from raw rows", async () => {
     const from = "2026-03-05T00:00:00Z";
     const to = "2026-03-08T00:00:00Z";

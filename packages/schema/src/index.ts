@@ -10,6 +10,8 @@ export const Tables = {
   inferenceRollup: { "5m": "inference_rollup_5m", "1h": "inference_rollup_1h", "1d": "inference_rollup_1d" },
   /** Dimensionless totals (no filter, no group), hourly and daily. */
   inferenceTotal: { "1h": "inference_total_1h", "1d": "inference_total_1d" },
+  /** Keyed by model only (filter and group by model at most), hourly and daily. */
+  inferenceModel: { "1h": "inference_model_1h", "1d": "inference_model_1d" },
   sampleRollup: {
     "5m": "metric_samples_rollup_5m",
     "1h": "metric_samples_rollup_1h",

@@ -46,10 +46,11 @@ function cover(a: number, b: number, grains: readonly Grain[], out: Segment[]): 
 }
 
 /** Short text of a plan for logs, perf records and the benchmark. */
-export function describePlan(segments: readonly Segment[], totals = false): string {
+export function describePlan(
+  segments: readonly Segment[],
+  family: "rollup" | "model" | "total" = "rollup",
+): string {
   return segments
-    .map((s) =>
-      s.source === "raw" ? "raw" : totals && s.grain !== "5m" ? `total_${s.grain}` : `rollup_${s.grain}`,
-    )
+    .map((s) => (s.source === "raw" ? "raw" : `${s.grain === "5m" ? "rollup" : family}_${s.grain}`))
     .join("+");
 }

@@ -261,10 +261,28 @@ function outerDims(dims: readonly Dim[], hasName: (d: Dim) => boolean) {
 
 const BUCKET_OF = (msExpr: string) => `roundDown(${msExpr}, {edges:Array(Int64)})`;
 
-/** True when a rollup segment may read the dimensionless totals: nothing filters or groups it. */
-export function usesTotals(spec: { dims: readonly Dim[]; filters: Filters; promptOnly?: boolean }): boolean {
-  return spec.dims.length === 0 && Object.keys(spec.filters).length === 0 && !spec.promptOnly;
+/**
+ * The narrowest hourly/daily rollup that holds a question's dimensions: the dimensionless totals when
+ * nothing filters or groups, the per-model tables when only the model does, else the full rollup.
+ * Each holds the same merged states, from far fewer rows (5-minute segments always read the full one).
+ */
+export type RollupFamily = "rollup" | "model" | "total";
+export function rollupFamily(spec: {
+  dims: readonly Dim[];
+  filters: Filters;
+  promptOnly?: boolean;
+}): RollupFamily {
+  if (spec.promptOnly) return "rollup";
+  const keys = Object.keys(spec.filters);
+  if (spec.dims.length === 0 && keys.length === 0) return "total";
+  if (spec.dims.every((d) => d === "model") && keys.every((k) => k === "model")) return "model";
+  return "rollup";
 }
+
+const FAMILY_TABLES = {
+  total: Tables.inferenceTotal,
+  model: Tables.inferenceModel,
+} as const;
 
 /** Inference states per (bucket, group): rollup pieces and raw pieces unioned, then merged. */
 export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery {
@@ -276,10 +294,12 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
     params[`s${i}_from`] = seg.fromMs;
     params[`s${i}_to`] = seg.toMs;
     if (seg.source === "rollup") {
-      // No filter and no group: the dimensionless totals hold one state per hour (day) instead of one
-      // per endpoint and hour (day) — the same merged answer from far fewer states.
-      const totals = seg.grain !== "5m" && usesTotals(spec);
-      const table = `${spec.db}.${totals ? Tables.inferenceTotal[seg.grain as "1h" | "1d"] : Tables.inferenceRollup[seg.grain]}`;
+      const family = rollupFamily(spec);
+      const table = `${spec.db}.${
+        seg.grain === "5m" || family === "rollup"
+          ? Tables.inferenceRollup[seg.grain]
+          : FAMILY_TABLES[family][seg.grain]
+      }`;
       const where = [
         `bucket_start >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
         `bucket_start < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,

@@ -242,6 +242,10 @@ export const OPTIMIZABLE_TABLES = [
   "inference_rollup_5m",
   "inference_rollup_1h",
   "inference_rollup_1d",
+  "inference_total_1h",
+  "inference_total_1d",
+  "inference_model_1h",
+  "inference_model_1d",
   "metric_samples_rollup_5m",
   "metric_samples_rollup_1h",
   "metric_samples_rollup_1d",
@@ -251,7 +255,12 @@ export const optimizeBody = {
   type: "object",
   additionalProperties: false,
   properties: {
-    tables: { type: "array", items: { enum: OPTIMIZABLE_TABLES }, minItems: 1, maxItems: 8 },
+    tables: {
+      type: "array",
+      items: { enum: OPTIMIZABLE_TABLES },
+      minItems: 1,
+      maxItems: OPTIMIZABLE_TABLES.length,
+    },
     final: { type: "boolean", description: "OPTIMIZE … FINAL (merge all parts; expensive)" },
   },
 } as const;
