@@ -88,6 +88,38 @@ describe("exactly-once writes", () => {
     expect(counts.final).toBe(50);
   });
 
+  it("finds every stored id after a restart in a batch larger than one existence query", async () => {
+    // 55k rows: two existence queries in embedded mode (50k ids each at most), eleven over HTTP.
+    const events = [
+      ...generateInferences({
+        seed: 17,
+        count: 55_000,
+        startMs: day + 3 * 86_400_000,
+        endMs: day + 4 * 86_400_000,
+        catalogue,
+      }),
+    ];
+    const stored = new Set(events.filter((_, i) => i % 2 === 0).map((e) => e.inference_id));
+    const first = await createTestWriter(engine.ch).write(
+      "inference",
+      events.filter((e) => stored.has(e.inference_id)).map((e) => prepareInference(e)),
+    );
+    expect(first.inserted).toBe(stored.size);
+    const restarted = createEventWriter({
+      ch: engine.ch,
+      claims: createMemoryClaimStore({ maxCommitted: 10 }),
+    });
+    const again = await restarted.write(
+      "inference",
+      events.map((e) => prepareInference(e)),
+    );
+    expect(again.outcomes).toEqual(
+      events.map((e) => (stored.has(e.inference_id) ? "duplicate" : "inserted")),
+    );
+    const counts = await countsFor(events.map((e) => e.inference_id));
+    expect([counts.raw, counts.final]).toEqual([55_000, 55_000]);
+  });
+
   it("answers retry for an id another writer has claimed but not committed, and inserts nothing for it", async () => {
     const [event] = [
       ...generateInferences({ seed: 13, count: 1, startMs: day, endMs: day + 1000, catalogue }),
