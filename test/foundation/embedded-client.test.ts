@@ -18,6 +18,23 @@ describe("the ClickHouse client on the embedded engine", () => {
     expect(Number(after[0]!.v)).toBe(0);
   });
 
+  it("inserts run with optimize_on_insert = 0 for that statement only", async () => {
+    const db = engine.ch.database;
+    await engine.ch.command(
+      `CREATE TABLE ${db}.oi_probe (k UInt32, v UInt32) ENGINE = ReplacingMergeTree ORDER BY k`,
+    );
+    // Two rows with one key in one block: collapsed at insert time unless the setting is off.
+    await engine.ch.insertJsonEachRow("oi_probe", Buffer.from('{"k":1,"v":1}\n{"k":1,"v":2}\n'), ["k", "v"]);
+    const rows = await engine.ch.query<{ n: number }>(`SELECT count() AS n FROM ${db}.oi_probe`);
+    expect(Number(rows[0]!.n)).toBe(2);
+    const final = await engine.ch.query<{ n: number }>(`SELECT count() AS n FROM ${db}.oi_probe FINAL`);
+    expect(Number(final[0]!.n)).toBe(1);
+    const after = await engine.ch.query<{ v: number | string | boolean }>(
+      "SELECT getSetting('optimize_on_insert') AS v",
+    );
+    expect(Number(after[0]!.v)).toBe(1);
+  });
+
   it("session settings are set once: ISO date output and best-effort date input", async () => {
     const rows = await engine.ch.query<{ t: string }>("SELECT toDateTime64({t:String}, 3, 'UTC') AS t", {
       t: "2026-03-08T07:30:00.250Z",
