@@ -3,12 +3,17 @@
  * the same kind and number of rows, measured in the same run, on a fresh embedded engine.
  *
  *   collector: Dapr bulk envelopes of generated inference CloudEvents POSTed over HTTP (keep-alive,
- *              N deliveries in flight) to the collector's bulk delivery route, in this process;
- *              a delivery counts when every entry was answered SUCCESS (RETRY entries are resent).
+ *              N deliveries in flight) to the collector's bulk delivery route; a delivery counts when
+ *              every entry was answered SUCCESS (RETRY entries are resent).
  *   straight:  the same number of rows from the same generator (a twin set: the collector's own
  *              rows would be duplicates by then), mapped with toInferenceRow + JSON.stringify as any
  *              client would, inserted with ch.insertJsonEachRow in batches of
  *              COLLECTOR_BATCH_MAX_ROWS into the same table (same materialized views), one at a time.
+ *
+ * Two processes, as in production, where senders are other machines: this one is the load
+ * generator (it builds every request body before the clock starts and only sends them), a forked
+ * child is the collector with its embedded engine (its own event loop and heap; the straight insert
+ * runs there too, on the same engine). RSS is the child's. Both share the machine's cores.
  *
  * Flags: --entries 1000 (entries per delivery) --concurrency 48 (deliveries in flight)
  *        --events 200000 (events per run) --runs 3 --batch-rows 20000 --wait-ms 200
@@ -16,6 +21,7 @@
  *        sees it; a large value such as 86400 measures a backfill, where each batch touches many more
  *        rollup rows)
  */
+import { fork, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -28,7 +34,7 @@ import { collectorConfigSchema, createCollectorApp, createEventParser } from "@b
 import { loadConfig } from "@budmetrics/config";
 import { createHost, createRegistry } from "@budmetrics/http";
 import { createSilentLogger } from "@budmetrics/logger";
-import { INFERENCE_COLUMNS, Tables, toInferenceRow, toNumber, type InferenceData } from "@budmetrics/schema";
+import { INFERENCE_COLUMNS, Tables, toInferenceRow, toNumber } from "@budmetrics/schema";
 import { createCatalogue, generateInferences, inferenceCloudEvent } from "../test/support/generate";
 
 const { values: flags } = parseArgs({
@@ -71,7 +77,26 @@ function median(xs: number[]): number {
 }
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
-async function main() {
+/** Messages between the load generator (parent) and the collector process (child). */
+type ToChild = { type: "straight"; run: number } | { type: "finish" };
+type FromChild =
+  | { type: "ready"; port: number; rss: number }
+  | { type: "straight-done"; seconds: number }
+  | {
+      type: "finished";
+      stored: number;
+      distinct: number;
+      flushSeconds: number;
+      flushCount: number;
+      peakRss: number;
+    };
+
+const CATALOGUE_SEED = 42;
+const twinSeed = (run: number) => 5000 + run;
+
+/** The collector process: engine, migrations, the collector app on an HTTP port, the straight insert. */
+async function collectorProcess(windowStart: number, windowEnd: number): Promise<void> {
+  const send = (m: FromChild) => process.send!(m);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bm-bench-ingest-"));
   const log = createSilentLogger();
   const chConfig = loadConfig(clickhouseConfigSchema, {
@@ -96,27 +121,117 @@ async function main() {
   // so the client never reuses a socket the server has just closed (ECONNRESET).
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
+  let peakRss = process.memoryUsage().rss;
+  const rssTimer = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 100);
+  send({ type: "ready", port: (server.address() as AddressInfo).port, rss: peakRss });
 
+  const catalogue = createCatalogue(CATALOGUE_SEED);
+  process.on("message", (m: ToChild) => {
+    void (async () => {
+      if (m.type === "straight") {
+        // Straight insert of the twin rows: generated before the clock, mapped and inserted inside it.
+        const twin = [
+          ...generateInferences({
+            seed: twinSeed(m.run),
+            count: EVENTS,
+            startMs: windowStart,
+            endMs: windowEnd,
+            catalogue,
+          }),
+        ];
+        const t1 = performance.now();
+        for (let i = 0; i < twin.length; i += BATCH_ROWS) {
+          const lines = twin
+            .slice(i, i + BATCH_ROWS)
+            .map((d) =>
+              JSON.stringify(toInferenceRow(d, { id: d.inference_id, source: "budgateway", type: "x" })),
+            );
+          await ch.insertJsonEachRow(
+            Tables.inferenceEvents,
+            Buffer.from(lines.join("\n") + "\n"),
+            INFERENCE_COLUMNS,
+          );
+        }
+        send({ type: "straight-done", seconds: (performance.now() - t1) / 1000 });
+        return;
+      }
+      // finish: count what is stored, read the flush histogram, shut down in order.
+      const [stored] = await ch.query<{ n: number; d: number }>(
+        `SELECT count() AS n, uniqExact(inference_id) AS d FROM ${ch.database}.${Tables.inferenceEvents}`,
+      );
+      const flush = (
+        await registry.getSingleMetricAsString("budmetrics_collector_flush_duration_seconds")
+      ).split("\n");
+      const metricValue = (suffix: string) =>
+        flush
+          .filter(
+            (l) =>
+              l.startsWith(`budmetrics_collector_flush_duration_seconds_${suffix}{`) &&
+              l.includes('result="ok"'),
+          )
+          .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+      clearInterval(rssTimer);
+      app.stopAccepting();
+      await app.drain();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await app.close();
+      await ch.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      send({
+        type: "finished",
+        stored: toNumber(stored?.n),
+        distinct: toNumber(stored?.d),
+        flushSeconds: metricValue("sum"),
+        flushCount: metricValue("count"),
+        peakRss,
+      });
+      process.disconnect();
+    })().catch((err: unknown) => {
+      process.stderr.write(`collector process failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    });
+  });
+}
+
+/** The load generator: builds the deliveries, drives the child over HTTP, prints the figures. */
+async function main() {
   // Inputs, built before the clock starts: one distinct set of events per run.
-  const catalogue = createCatalogue(42);
+  const catalogue = createCatalogue(CATALOGUE_SEED);
   const windowEnd = Date.now();
   const windowStart = windowEnd - SPREAD_SECONDS * 1000;
-  // Built per run, before its clock starts, and dropped after it: keeps the load generator's share of
-  // the (shared) RSS to one run's input.
-  function buildInput(run: number): { twin: InferenceData[]; bodies: Buffer[] } {
+
+  const child: ChildProcess = fork(__filename, process.argv.slice(2), {
+    env: { ...process.env, BENCH_INGEST_ROLE: "collector", BENCH_WINDOW: `${windowStart},${windowEnd}` },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const inbox: FromChild[] = [];
+  const waiters: Array<() => void> = [];
+  child.on("message", (m: FromChild) => {
+    inbox.push(m);
+    waiters.splice(0).forEach((w) => w());
+  });
+  child.on("exit", (code) => {
+    if (code !== 0) {
+      process.stderr.write(`bench failed: the collector process exited with ${code}\n`);
+      process.exit(1);
+    }
+  });
+  async function receive<T extends FromChild["type"]>(type: T): Promise<Extract<FromChild, { type: T }>> {
+    for (;;) {
+      const i = inbox.findIndex((m) => m.type === type);
+      if (i >= 0) return inbox.splice(i, 1)[0] as Extract<FromChild, { type: T }>;
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  }
+  const ready = await receive("ready");
+  const port = ready.port;
+
+  function buildBodies(run: number): Buffer[] {
     const data = [
       ...generateInferences({
         seed: 1000 + run,
-        count: EVENTS,
-        startMs: windowStart,
-        endMs: windowEnd,
-        catalogue,
-      }),
-    ];
-    const twin = [
-      ...generateInferences({
-        seed: 5000 + run,
         count: EVENTS,
         startMs: windowStart,
         endMs: windowEnd,
@@ -149,17 +264,19 @@ async function main() {
         ),
       );
     }
-    return { twin, bodies };
+    return bodies;
   }
-  let input = buildInput(0);
-  const bytesPerEvent = input.bodies.reduce((n, b) => n + b.length, 0) / EVENTS;
+  let bodies = buildBodies(0);
+  const bytesPerEvent = bodies.reduce((n, b) => n + b.length, 0) / EVENTS;
 
   // The collector's JS work alone (parse each body once, validate, map, serialise): its ceiling
   // without the engine.
-  const parser = createEventParser({ sampleTypes: config.COLLECTOR_SAMPLE_EVENT_TYPES });
+  const parser = createEventParser({
+    sampleTypes: loadConfig(collectorConfigSchema, {}).COLLECTOR_SAMPLE_EVENT_TYPES,
+  });
   const tj = performance.now();
   let parsedRows = 0;
-  for (const body of input.bodies) {
+  for (const body of bodies) {
     const envelope = JSON.parse(body.toString("utf8")) as { entries: Array<{ event: unknown }> };
     for (const e of envelope.entries) if (parser.parseCloudEvent(e.event).ok) parsedRows++;
   }
@@ -191,12 +308,6 @@ async function main() {
     });
   }
 
-  const startRss = process.memoryUsage().rss;
-  let peakRss = startRss;
-  const rssTimer = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  }, 100);
-
   const bar = new SingleBar(
     {
       format: "{phase} [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s",
@@ -216,8 +327,7 @@ async function main() {
     retries: number;
   }> = [];
   for (let run = 0; run < RUNS; run++) {
-    if (run > 0) input = buildInput(run);
-    const { twin, bodies } = input;
+    if (run > 0) bodies = buildBodies(run);
     // Collector, end to end.
     const latencies: number[] = [];
     let retries = 0;
@@ -248,51 +358,25 @@ async function main() {
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     const collectorSeconds = (performance.now() - t0) / 1000;
 
-    // Straight insert of the twin rows.
-    const t1 = performance.now();
-    for (let i = 0; i < twin.length; i += BATCH_ROWS) {
-      const lines = twin
-        .slice(i, i + BATCH_ROWS)
-        .map((d) =>
-          JSON.stringify(toInferenceRow(d, { id: d.inference_id, source: "budgateway", type: "x" })),
-        );
-      const payload = Buffer.from(lines.join("\n") + "\n");
-      await ch.insertJsonEachRow(Tables.inferenceEvents, payload, INFERENCE_COLUMNS);
-      progress += lines.length;
-      bar.update(progress, {
-        phase: `run ${run + 1}/${RUNS} straight `,
-        rate: fmt((i + lines.length) / ((performance.now() - t1) / 1000)),
-      });
-    }
-    const straightSeconds = (performance.now() - t1) / 1000;
+    // Straight insert of the twin rows, in the collector's process (the engine lives there).
+    bar.update(progress, { phase: `run ${run + 1}/${RUNS} straight `, rate: "-" });
+    child.send({ type: "straight", run } satisfies ToChild);
+    const straight = await receive("straight-done");
+    progress += EVENTS;
+    bar.update(progress, { rate: fmt(EVENTS / straight.seconds) });
     latencies.sort((a, b) => a - b);
     results.push({
       collectorRate: EVENTS / collectorSeconds,
-      straightRate: EVENTS / straightSeconds,
+      straightRate: EVENTS / straight.seconds,
       latencies,
       retries,
     });
   }
   bar.stop();
-  clearInterval(rssTimer);
+  agent.destroy();
 
-  // Check: every event stored once, in both databases.
-  const [stored] = await ch.query<{ n: number; d: number }>(
-    `SELECT count() AS n, uniqExact(inference_id) AS d FROM ${ch.database}.${Tables.inferenceEvents}`,
-  );
-
-  const flush = (await registry.getSingleMetricAsString("budmetrics_collector_flush_duration_seconds")).split(
-    "\n",
-  );
-  const metricValue = (suffix: string) =>
-    flush
-      .filter(
-        (l) =>
-          l.startsWith(`budmetrics_collector_flush_duration_seconds_${suffix}{`) && l.includes('result="ok"'),
-      )
-      .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
-  const flushSeconds = metricValue("sum");
-  const flushCount = metricValue("count");
+  child.send({ type: "finish" } satisfies ToChild);
+  const fin = await receive("finished");
   const collectorRate = median(results.map((r) => r.collectorRate));
   const straightRate = median(results.map((r) => r.straightRate));
   const all = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
@@ -305,32 +389,32 @@ async function main() {
     `  collector end to end : ${fmt(collectorRate)} events/s (median; runs ${results.map((r) => fmt(r.collectorRate)).join(", ")})`,
     `  delivery latency     : p50 ${percentile(all, 50).toFixed(1)} ms, p99 ${percentile(all, 99).toFixed(1)} ms` +
       ` (${all.length} deliveries, ${results.reduce((n, r) => n + r.retries, 0)} resent after RETRY)`,
-    `  batches              : ${flushCount} flushed, mean ${fmt((RUNS * EVENTS) / Math.max(1, flushCount))} rows, ` +
-      `${(flushSeconds / Math.max(1, flushCount)).toFixed(2)} s each (claims + existence check + insert); ` +
-      `${fmt((RUNS * EVENTS) / Math.max(1e-9, flushSeconds))} rows per second of flushing`,
+    `  batches              : ${fin.flushCount} flushed, mean ${fmt((RUNS * EVENTS) / Math.max(1, fin.flushCount))} rows, ` +
+      `${(fin.flushSeconds / Math.max(1, fin.flushCount)).toFixed(2)} s each (claims + existence check + insert); ` +
+      `${fmt((RUNS * EVENTS) / Math.max(1e-9, fin.flushSeconds))} rows per second of flushing`,
     `  JS path alone        : ${fmt(jsRate)} events/s (JSON.parse + ajv + row mapping + serialisation, one core, no engine)`,
     `  straight insert      : ${fmt(straightRate)} rows/s (median; runs ${results.map((r) => fmt(r.straightRate)).join(", ")})`,
     `  ratio                : ${(collectorRate / straightRate).toFixed(2)} of the straight-insert rate`,
-    `  RSS                  : ${Math.round(startRss / 1024 / 1024)} MB before load (engine open, first run's input built), ` +
-      `peak ${Math.round(peakRss / 1024 / 1024)} MB during the runs (collector, engine and load generator share the process)`,
-    `  stored               : ${fmt(toNumber(stored?.n))} rows, ${fmt(toNumber(stored?.d))} distinct (expected ${fmt(2 * RUNS * EVENTS)}: collector's and straight rows)`,
+    `  collector RSS        : ${Math.round(ready.rss / 1024 / 1024)} MB before load (engine open, migrated), ` +
+      `peak ${Math.round(fin.peakRss / 1024 / 1024)} MB (collector process: app, queue and embedded engine)`,
+    `  stored               : ${fmt(fin.stored)} rows, ${fmt(fin.distinct)} distinct (expected ${fmt(2 * RUNS * EVENTS)}: collector's and straight rows)`,
     `  targets              : ≥ 70,000 events/s ${collectorRate >= 70_000 ? "MET" : "MISSED"}, ` +
       `≥ 0.7 of straight ${collectorRate / straightRate >= 0.7 ? "MET" : "MISSED"}`,
   ];
   process.stdout.write(out.join("\n") + "\n");
-
-  agent.destroy();
-  app.stopAccepting();
-  await app.drain();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await app.close();
-  await ch.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
-  const ok = toNumber(stored?.n) === 2 * RUNS * EVENTS && toNumber(stored?.d) === 2 * RUNS * EVENTS;
+  const ok = fin.stored === 2 * RUNS * EVENTS && fin.distinct === 2 * RUNS * EVENTS;
   process.exit(ok ? 0 : 1);
 }
 
-main().catch((err) => {
+const role = process.env.BENCH_INGEST_ROLE === "collector" ? "collector" : "generator";
+const run =
+  role === "collector"
+    ? () => {
+        const [from, to] = (process.env.BENCH_WINDOW ?? "").split(",").map(Number);
+        return collectorProcess(from!, to!);
+      }
+    : main;
+run().catch((err) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(1);
 });
