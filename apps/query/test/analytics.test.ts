@@ -539,6 +539,25 @@ describe("groups, gaps, delta, comparison, top-k, filters", () => {
     expect(oldestFirst.some((p) => p.items[0]!.data.latency!.avg === null)).toBe(true);
   });
 
+  it("gives cost deltas exact to the nanodollar (Decimal(38, 9)), without float residue", async () => {
+    const from = Date.parse("2026-03-02T00:00:00Z");
+    const { periods } = await analytics({
+      metrics: ["cost"],
+      from_date: "2026-03-02T00:00:00Z",
+      to_date: "2026-03-09T00:00:00Z",
+      frequency_unit: "day",
+    });
+    // The oracle in integer nanodollars: every generated cost is a whole number of them.
+    const nanos = (s: number) =>
+      inRange(all, s, s + 86_400_000).reduce((n, e) => n + Math.round((e.d.cost ?? 0) * 1e9), 0);
+    const oldestFirst = [...periods].reverse();
+    expect(oldestFirst).toHaveLength(7);
+    for (let i = 1; i < 7; i++) {
+      const day = from + i * 86_400_000;
+      expect(oldestFirst[i]!.items[0]!.data.cost!.delta).toBe((nanos(day) - nanos(day - 86_400_000)) / 1e9);
+    }
+  });
+
   it("compares with equal-length previous periods (seed shape)", async () => {
     const { periods } = await analytics({
       metrics: ["request_count"],

@@ -95,6 +95,14 @@ function toAgg(v: unknown): number | number[] | null {
   return Number(v);
 }
 
+/**
+ * v − p for delta and comparison. Cost sums are Decimal(38, 9) in storage but doubles here: their
+ * difference is rounded back to 9 decimals so 1.3 − 1.2 answers 0.1, not 0.09999999999999987.
+ */
+function difference(metric: string, v: number, p: number): number {
+  return metric === "cost" ? Math.round((v - p) * 1e9) / 1e9 : v - p;
+}
+
 export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) {
   function bucketsFor(q: AnalyticsQuery, fromMs: number, toMs: number): Buckets {
     if (q.wholeRange) return { labels: [fromMs], edges: [fromMs, toMs] };
@@ -305,7 +313,7 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
           cur[m.key] = v;
           if (q.returnDelta) {
             const p = i === 0 || !prev ? null : (prev[m.key] ?? null);
-            const delta = v === null || p === null ? null : v - p;
+            const delta = v === null || p === null ? null : difference(m.key, v, p);
             obj.delta = delta;
             obj.delta_percent = delta === null || p === null || p === 0 ? null : (delta / p) * 100;
           }
@@ -317,7 +325,7 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
                 return { period: j + 1, time_period: null, value: null, change: null, change_percent: null };
               }
               const before = primaryOf(q, m.key, metricObjects(q, w.cells.get(wEdge)?.get(key))[m.key]!);
-              const change = v === null || before === null ? null : v - before;
+              const change = v === null || before === null ? null : difference(m.key, v, before);
               return {
                 period: j + 1,
                 time_period: formatInZone(wLabel, q.timezone),
