@@ -1,4 +1,4 @@
-import { createEventWriter, createMemoryClaimStore } from "@budmetrics/clickhouse";
+import { createEventWriter, createMemoryClaimStore, type PreparedRow } from "@budmetrics/clickhouse";
 import { Tables } from "@budmetrics/schema";
 import { createCatalogue, generateInferences, generateSamples } from "../support/generate";
 import { openTestEngine, type TestEngine } from "../support/engine";
@@ -152,6 +152,90 @@ describe("exactly-once writes", () => {
     const writer = createEventWriter({ ch: engine.ch, claims });
     expect((await writer.write("inference", [prepareInference(event!)])).outcomes).toEqual(["inserted"]);
     expect((await countsFor([event!.inference_id])).raw).toBe(1);
+  });
+
+  /** Writes `rows` with `writer` until no outcome is "retry" (claims still pending), at most `ms`. */
+  async function writeUntilSettled(
+    writer: ReturnType<typeof createEventWriter>,
+    rows: PreparedRow[],
+    ms: number,
+  ) {
+    const until = Date.now() + ms;
+    for (;;) {
+      const r = await writer.write("inference", rows);
+      if (r.retries === 0 || Date.now() > until) return r;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  it("an insert that outlives its deadline keeps its claims until it ends, then counts once", async () => {
+    const events = [
+      ...generateInferences({
+        seed: 18,
+        count: 3_000,
+        startMs: day + 5 * 86_400_000,
+        endMs: day + 6 * 86_400_000,
+        catalogue,
+      }),
+    ];
+    const rows = events.map((e) => prepareInference(e));
+    const before = await countsFor([]);
+    const claims = createMemoryClaimStore({ maxCommitted: 100_000 });
+    // A 1 ms deadline: the embedded insert goes on after the writer stopped waiting, and commits.
+    const impatient = createEventWriter({
+      ch: {
+        ...engine.ch,
+        insertJsonEachRow: (t, p, c) => engine.ch.insertJsonEachRow(t, p, c, { timeoutMs: 1 }),
+      },
+      claims,
+    });
+    await expect(impatient.write("inference", rows)).rejects.toMatchObject({ code: "CLICKHOUSE_TIMEOUT" });
+    // A redelivery right away must not write them again while that insert may still commit.
+    const writer = createEventWriter({ ch: engine.ch, claims });
+    const meanwhile = await writer.write("inference", rows);
+    expect([meanwhile.inserted, meanwhile.retries]).toEqual([0, rows.length]);
+    const settled = await writeUntilSettled(writer, rows, 10_000);
+    expect(settled.outcomes).toEqual(new Array(rows.length).fill("duplicate"));
+    const counts = await countsFor(events.map((e) => e.inference_id));
+    const added = Object.entries(counts.rollups).map(([g, n]) => n - before.rollups[g]!);
+    expect([counts.raw, counts.final, ...added]).toEqual(new Array(5).fill(3_000));
+  });
+
+  it("a server insert with an unknown outcome keeps its claims pending until they expire", async () => {
+    const events = [
+      ...generateInferences({
+        seed: 19,
+        count: 500,
+        startMs: day + 6 * 86_400_000,
+        endMs: day + 7 * 86_400_000,
+        catalogue,
+      }),
+    ];
+    const rows = events.map((e) => prepareInference(e));
+    const before = await countsFor([]);
+    const claims = createMemoryClaimStore({ maxCommitted: 100_000, pendingTtlMs: 1_000 });
+    // The connection drops at once, but the server commits the insert 300 ms later.
+    let landed: Promise<void> | undefined;
+    const flaky = createEventWriter({
+      ch: {
+        ...engine.ch,
+        mode: "server",
+        insertJsonEachRow: async (t, p, c) => {
+          landed = new Promise((r) => setTimeout(r, 300)).then(() => engine.ch.insertJsonEachRow(t, p, c));
+          throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+        },
+      },
+      claims,
+    });
+    await expect(flaky.write("inference", rows)).rejects.toThrow("socket hang up");
+    const writer = createEventWriter({ ch: engine.ch, claims });
+    expect((await writer.write("inference", rows)).retries).toBe(rows.length);
+    await landed;
+    const settled = await writeUntilSettled(writer, rows, 10_000);
+    expect(settled.outcomes).toEqual(new Array(rows.length).fill("duplicate"));
+    const counts = await countsFor(events.map((e) => e.inference_id));
+    const added = Object.entries(counts.rollups).map(([g, n]) => n - before.rollups[g]!);
+    expect([counts.raw, counts.final, ...added]).toEqual(new Array(5).fill(500));
   });
 
   it("deduplicates metric samples by CloudEvent (source, id), not by id alone", async () => {

@@ -1,5 +1,11 @@
 import { ConfigError, defineSchema, loadConfig } from "@budmetrics/config";
-import { classifyClickHouseError, withQuerySettings } from "@budmetrics/clickhouse";
+import {
+  classifyClickHouseError,
+  createMemoryClaimStore,
+  DeadlineExceeded,
+  insertOutcome,
+  withQuerySettings,
+} from "@budmetrics/clickhouse";
 import { createLifecycle } from "@budmetrics/lifecycle";
 import { createSilentLogger } from "@budmetrics/logger";
 
@@ -95,6 +101,36 @@ describe("ClickHouse error classification (by type and socket code, never by mes
   ])("%j → %s (retryable %s)", (err, kind, retryable) => {
     const c = classifyClickHouseError(err);
     expect([c.kind, c.retryable]).toEqual([kind, retryable]);
+  });
+});
+
+describe("insertOutcome: may a failed insert have committed?", () => {
+  const wrapped = (cause: unknown) => Object.assign(new Error("insert into t: failed"), { cause });
+  it.each([
+    ["an engine error (server)", wrapped({ type: "TYPE_MISMATCH" }), "server", "failed"],
+    ["connection refused (server)", wrapped({ code: "ECONNREFUSED" }), "server", "failed"],
+    ["connection reset mid-request (server)", wrapped({ code: "ECONNRESET" }), "server", "unknown"],
+    ["our deadline, server", wrapped(new DeadlineExceeded(10)), "server", "unknown"],
+    ["anything else (server)", new Error("?"), "server", "unknown"],
+    ["an in-process error (embedded)", new Error("chdb: bad row"), "embedded", "failed"],
+  ] as const)("%s → %s", (_what, err, mode, expected) => {
+    expect(insertOutcome(err, mode)).toBe(expected);
+  });
+  it("an embedded call past its deadline reports how it ended", async () => {
+    const settled = Promise.resolve("succeeded" as const);
+    expect(insertOutcome(wrapped(new DeadlineExceeded(10, settled)), "embedded")).toBe(settled);
+  });
+});
+
+describe("memory claim store", () => {
+  it("a pending claim blocks others until it expires; a committed key is a duplicate", async () => {
+    const store = createMemoryClaimStore({ maxCommitted: 10, pendingTtlMs: 50 });
+    expect([...(await store.claim(["a", "b"])).values()]).toEqual(["claimed", "claimed"]);
+    expect([...(await store.claim(["a"])).values()]).toEqual(["pending_elsewhere"]);
+    await store.confirm(["b"]);
+    expect([...(await store.claim(["b"])).values()]).toEqual(["committed"]);
+    await new Promise((r) => setTimeout(r, 80));
+    expect([...(await store.claim(["a"])).values()]).toEqual(["claimed"]);
   });
 });
 

@@ -36,7 +36,11 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
   const { ch, config } = deps;
   const log = deps.log.child({ app: "collector" });
   const claims =
-    deps.claims ?? createMemoryClaimStore({ maxCommitted: config.COLLECTOR_CLAIM_MEMORY_MAX_KEYS });
+    deps.claims ??
+    createMemoryClaimStore({
+      maxCommitted: config.COLLECTOR_CLAIM_MEMORY_MAX_KEYS,
+      pendingTtlMs: config.COLLECTOR_CLAIM_PENDING_TTL_MS,
+    });
 
   const batchers = {} as Record<EventKind, Batcher>;
   const metrics = createCollectorMetrics(deps.registry, {

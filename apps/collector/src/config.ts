@@ -108,7 +108,7 @@ export const collectorConfigSchema = mergeSchemas(
       type: "int",
       min: 1_000,
       default: 120_000,
-      doc: "Redis claim of an event being written; must outlive a flush with its retries (milliseconds)",
+      doc: "claim of an event being written (Redis, or in memory without it); must outlive a flush with its retries; a write whose outcome is unknown (server timeout) keeps its claims this long (milliseconds)",
     },
     COLLECTOR_CLAIM_COMMITTED_TTL_SECONDS: {
       type: "int",

@@ -22,17 +22,21 @@ export interface ClaimStore {
  * kept in a bounded insertion-ordered map: a key that fell out is still found by the writer's
  * existence check against the raw table.
  */
-export function createMemoryClaimStore(opts: { maxCommitted: number }): ClaimStore {
-  const pending = new Set<string>();
+export function createMemoryClaimStore(opts: { maxCommitted: number; pendingTtlMs?: number }): ClaimStore {
+  // A pending claim expires like Redis's (PX): a write whose outcome is unknown keeps its keys until
+  // then, and after it the writer's existence check decides.
+  const pendingTtlMs = opts.pendingTtlMs ?? 120_000;
+  const pending = new Map<string, number>();
   const committed = new Map<string, true>();
   return {
     async claim(keys) {
+      const now = Date.now();
       const out = new Map<string, ClaimState>();
       for (const k of keys) {
         if (committed.has(k)) out.set(k, "committed");
-        else if (pending.has(k)) out.set(k, "pending_elsewhere");
+        else if ((pending.get(k) ?? 0) > now) out.set(k, "pending_elsewhere");
         else {
-          pending.add(k);
+          pending.set(k, now + pendingTtlMs);
           out.set(k, "claimed");
         }
       }

@@ -148,14 +148,23 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
     const ms = opts?.timeoutMs ?? timeoutMs;
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
+    const call = fn(ac.signal);
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         ac.abort();
-        reject(new DeadlineExceeded(ms));
+        // In process the call cannot be cancelled and goes on; its outcome stays knowable.
+        const settled =
+          mode === "embedded"
+            ? call.then(
+                () => "succeeded" as const,
+                () => "failed" as const,
+              )
+            : undefined;
+        reject(new DeadlineExceeded(ms, settled));
       }, ms);
     });
     try {
-      return await Promise.race([fn(ac.signal), deadline]);
+      return await Promise.race([call, deadline]);
     } catch (err) {
       throw toClickHouseAppError(err, what);
     } finally {

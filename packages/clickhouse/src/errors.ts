@@ -74,9 +74,42 @@ export function classifyClickHouseError(err: unknown): Classified {
 
 export class DeadlineExceeded extends Error {
   readonly code = "DEADLINE_EXCEEDED";
-  constructor(ms: number) {
+  /**
+   * @param settled embedded mode only: the call keeps running in-process after we stop waiting, and
+   *   this tells how it ended. A server may still commit after the client gave up, so there it is unset.
+   */
+  constructor(
+    ms: number,
+    readonly settled?: Promise<"succeeded" | "failed">,
+  ) {
     super(`ClickHouse call exceeded its ${ms} ms deadline`);
   }
+}
+
+/** Socket codes of a request that never reached the server. */
+const NEVER_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/**
+ * What a failed insert left behind: `failed` (nothing committed: the engine answered with an error,
+ * or the request never left), a promise of the final outcome (embedded call still running past our
+ * deadline), or `unknown` (a server may have committed: timeout or connection lost mid-request).
+ * The writer frees its claims only on `failed`. Inserts are single blocks (batches ≪ 1M rows), so
+ * an engine error means no row of the batch was committed.
+ */
+export function insertOutcome(
+  err: unknown,
+  mode: "embedded" | "server",
+): "failed" | "unknown" | Promise<"succeeded" | "failed"> {
+  let current: unknown = err;
+  for (let depth = 0; depth < 6 && current && typeof current === "object"; depth++) {
+    if (current instanceof DeadlineExceeded) return current.settled ?? "unknown";
+    const e = current as ErrorLike;
+    if (typeof e.type === "string" && e.type.length > 0) return "failed";
+    if (typeof e.code === "string" && NEVER_SENT.has(e.code)) return "failed";
+    current = e.cause;
+  }
+  // In process, a call that returned an error has ended, and ended without committing.
+  return mode === "embedded" ? "failed" : "unknown";
 }
 
 /** Turns any failure of a ClickHouse call into an AppError with a stable code. */

@@ -1,6 +1,7 @@
 import { INFERENCE_COLUMNS, SAMPLE_COLUMNS, Tables, toChDateTime64 } from "@budmetrics/schema";
 import type { ClickHouse } from "./client";
 import type { ClaimStore } from "./claims";
+import { insertOutcome } from "./errors";
 
 /** One row ready to write: its identity, its event time and its JSONEachRow line (serialised once). */
 export interface PreparedRow {
@@ -120,6 +121,7 @@ export function createEventWriter(deps: { ch: ClickHouse; claims: ClaimStore }):
       }
 
       const ours = mine.map((r) => spec.claimPrefix + r.key);
+      let inserting = false;
       try {
         // 3. Keys the claim store does not know may still be stored (restart, evicted): ask the table.
         const existing = mine.length > 0 ? await findExisting(kind, mine) : new Set<string>();
@@ -130,12 +132,21 @@ export function createEventWriter(deps: { ch: ClickHouse; claims: ClaimStore }):
         if (fresh.length > 0) {
           const payload = Buffer.from(fresh.map((r) => r.line).join("\n") + "\n");
           result.payloadBytes = payload.length;
+          inserting = true;
           await ch.insertJsonEachRow(spec.table, payload, spec.columns);
           for (const r of fresh) outcomes[firstIndex.get(r.key)!] = "inserted";
         }
       } catch (err) {
-        // 5. Nothing of ours is stored (or we cannot know): free the claims so a redelivery can write.
-        await claims.release(ours).catch(() => undefined);
+        // 5. Free the claims only when nothing of ours can be stored, so a redelivery can write. An
+        // insert still running in process (past our deadline) settles them when it ends; one whose
+        // outcome cannot be known (a server timeout) keeps them pending until they expire, after
+        // which the existence check sees whether the rows landed.
+        const outcome = inserting ? insertOutcome(err, ch.mode) : "failed";
+        if (outcome === "failed") await claims.release(ours).catch(() => undefined);
+        else if (outcome !== "unknown")
+          void outcome
+            .then((o) => (o === "succeeded" ? claims.confirm(ours) : claims.release(ours)))
+            .catch(() => undefined);
         throw err;
       }
       // 6. Confirm: the keys are stored, later copies are duplicates without a table lookup.

@@ -2,7 +2,7 @@ export { createClickHouse, withQuerySettings, SESSION_SETTINGS } from "./client"
 export type { ClickHouse, ClickHouseMode, CallOptions } from "./client";
 export { clickhouseConfigSchema } from "./config";
 export type { ClickHouseConfig } from "./config";
-export { classifyClickHouseError, toClickHouseAppError } from "./errors";
+export { classifyClickHouseError, DeadlineExceeded, insertOutcome, toClickHouseAppError } from "./errors";
 export type { Classified } from "./errors";
 export {
   loadMigrations,
