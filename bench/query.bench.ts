@@ -190,10 +190,13 @@ async function seed(ch: ClickHouse): Promise<void> {
   const seedS = (performance.now() - started) / 1000;
   console.log(`seeded in ${seedS.toFixed(1)} s (${fmt(EVENTS / seedS)} events/s incl. 3 materialized views)`);
   const t = performance.now();
-  for (const g of ["5m", "1h", "1d"] as const) {
-    await ch.command(`OPTIMIZE TABLE ${db}.${Tables.inferenceRollup[g]} FINAL`, undefined, {
-      timeoutMs: 1_800_000,
-    });
+  const rollups = [
+    ...Object.values(Tables.inferenceRollup),
+    ...Object.values(Tables.inferenceTotal),
+    ...Object.values(Tables.inferenceModel),
+  ];
+  for (const table of rollups) {
+    await ch.command(`OPTIMIZE TABLE ${db}.${table} FINAL`, undefined, { timeoutMs: 1_800_000 });
   }
   console.log(`rollups merged (OPTIMIZE FINAL) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   fs.writeFileSync(marker, JSON.stringify({ events: EVENTS, fromMs }));
