@@ -113,7 +113,8 @@ FROM {{db}}.{{local inference_model_1h}}
 GROUP BY bucket_start, model_id, model_name
 SETTINGS prefer_column_name_to_alias = 1;
 
--- Backfill (see the header), then the hourly view.
+-- Backfill (see the header), then the hourly view. Cluster mode writes through the Distributed table
+-- and waits for the shards (distributed_foreground_insert), so a re-run sees the rows.
 INSERT INTO {{db}}.inference_model_1h
 SELECT
     bucket_start AS bucket_start,
@@ -144,7 +145,7 @@ SELECT
 FROM {{db}}.inference_rollup_1h
 WHERE (SELECT count() FROM {{db}}.inference_model_1h) = 0
 GROUP BY bucket_start, model_id, model_name
-SETTINGS prefer_column_name_to_alias = 1;
+SETTINGS prefer_column_name_to_alias = 1, distributed_foreground_insert = 1;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.inference_model_1h_mv {{on_cluster}}
 TO {{db}}.{{local inference_model_1h}}
