@@ -90,6 +90,29 @@ describe("POST /observability/add", () => {
     });
   });
 
+  it("stores the largest cost the column holds and refuses a larger one alone, not its whole batch", async () => {
+    const [a, b, d] = [take(), take(), take()];
+    const res = await c.post("/observability/add", {
+      events: [
+        inferenceCloudEvent({ ...a, cost: 999_999_999.9999999 }),
+        inferenceCloudEvent({ ...b, cost: 1e9 }),
+        inferenceCloudEvent(d),
+      ],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.results.map((r: { status: string }) => r.status)).toEqual([
+      "inserted",
+      "invalid",
+      "inserted",
+    ]);
+    expect(res.body.results[1].reason).toBe("data.cost: must be < 1000000000");
+    const rows = await engine.ch.query<{ cost: string }>(
+      `SELECT toString(cost) AS cost FROM ${engine.ch.database}.${Tables.inferenceEvents} WHERE inference_id = {id:UUID}`,
+      { id: a.inference_id },
+    );
+    expect(rows).toEqual([{ cost: "999999999.9999999" }]);
+  });
+
   it("answers 422 when every entry is invalid, 400 for malformed JSON, 413 over the body limit, 422 for an unknown shape", async () => {
     const a = take();
     const invalid = await c.post("/observability/add", { events: [inferenceCloudEvent({ ...a, cost: -1 })] });

@@ -14,6 +14,12 @@ const optString = { type: ["string", "null"], maxLength: 1_048_576 } as const;
 const optShortString = { type: ["string", "null"], maxLength: 1_024 } as const;
 const optNonNegative = { type: ["number", "null"], minimum: 0 } as const;
 const optCount = { type: ["integer", "null"], minimum: 0, maximum: 4_294_967_295 } as const;
+/**
+ * cost is Nullable(Decimal(18, 9)): 9 integer digits. The engine refuses a larger value for the whole
+ * insert, so one such event would fail every event batched with it (poison batch): stop it here.
+ * The bound is on the double JS parses (999999999.99999999 is 1e9 as a double).
+ */
+const optCost = { type: ["number", "null"], minimum: 0, exclusiveMaximum: 1_000_000_000 } as const;
 const dateTime = { type: "string", format: "date-time" } as const;
 
 export const inferenceDataSchema = {
@@ -38,7 +44,7 @@ export const inferenceDataSchema = {
     request_arrival_time: dateTime,
     request_forward_time: dateTime,
     request_ip: { type: ["string", "null"], format: "ip" },
-    cost: optNonNegative,
+    cost: optCost,
     response_analysis: { type: ["object", "null"] },
     api_key_id: optUuid,
     user_id: optUuid,
