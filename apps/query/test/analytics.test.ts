@@ -606,6 +606,48 @@ describe("groups, gaps, delta, comparison, top-k, filters", () => {
     for (const p of periods) expect(p.items.map((i) => i.endpoint_id).sort()).toEqual(expected);
   });
 
+  it("answers the top-k series of tuple groups exactly, also with a comparison period and over no data", async () => {
+    const from = Date.parse("2026-03-08T00:00:00Z");
+    const to = Date.parse("2026-03-15T00:00:00Z");
+    const { periods } = await analytics({
+      metrics: ["request_count", "latency"],
+      from_date: "2026-03-08T00:00:00Z",
+      to_date: "2026-03-15T00:00:00Z",
+      frequency_unit: "day",
+      group_by: ["cluster", "model"],
+      topk: 4,
+      comparison: { type: "previous_period", periods: 1 },
+    });
+    const key = (e: OracleEvent) => `${e.d.cluster_id}|${e.d.model_id}`;
+    const counts = new Map<string, number>();
+    for (const e of inRange(all, from, to)) counts.set(key(e), (counts.get(key(e)) ?? 0) + 1);
+    const top = [...counts.entries()]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, 4)
+      .map(([k]) => k);
+    expect(counts.size).toBeGreaterThan(4);
+    for (const p of periods) {
+      const s = Date.parse(p.time_period);
+      expect(p.items.map((i) => `${i.cluster_id}|${i.model_id}`).sort()).toEqual([...top].sort());
+      for (const it of p.items) {
+        const k = `${it.cluster_id}|${it.model_id}`;
+        const n = (a: number, b: number) => inRange(all, a, b).filter((e) => key(e) === k).length;
+        expect(it.data.request_count!.count).toBe(n(s, s + 86_400_000));
+        const cmp = (it.data.request_count as { comparison: Array<{ value: number }> }).comparison;
+        expect(cmp[0]!.value).toBe(n(s - 7 * 86_400_000, s - 6 * 86_400_000));
+      }
+    }
+    const empty = await analytics({
+      metrics: ["request_count"],
+      from_date: "2025-01-01T00:00:00Z",
+      to_date: "2025-01-03T00:00:00Z",
+      frequency_unit: "day",
+      group_by: ["endpoint"],
+      topk: 5,
+    });
+    expect(empty.periods.every((p) => p.items.length === 0)).toBe(true);
+  });
+
   it("matches UUID filter values on id columns and other values on name columns", async () => {
     const m = cat.models[1]!;
     const body = {

@@ -218,7 +218,8 @@ function inferenceFilterSql(filters: Filters, raw: boolean, params: Record<strin
         }
       }
     }
-    out.push(parts.length === 1 ? parts[0]! : `(${parts.join(" OR ")})`);
+    // No value at all (a top-k over no groups) matches nothing.
+    out.push(parts.length === 0 ? "0" : parts.length === 1 ? parts[0]! : `(${parts.join(" OR ")})`);
   }
   return out;
 }

@@ -23,6 +23,7 @@ import {
   INFERENCE_DIMS,
   rollupServes,
   type Dim,
+  type Filters,
 } from "./queries";
 import type { AnalyticsQuery } from "./request";
 import { computeBuckets, formatInZone, type Buckets } from "./time";
@@ -254,8 +255,11 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
     return (obj[field] as number | null) ?? null;
   }
 
-  /** Groups kept by topk / limit: ranked over the whole range by the first metric. */
-  async function rankGroups(q: AnalyticsQuery, k: number): Promise<Set<string>> {
+  /**
+   * Groups kept by topk / limit: ranked over the whole range by the first metric. Also returns a
+   * filter per grouped dimension holding the kept groups' ids, to fetch only their series.
+   */
+  async function rankGroups(q: AnalyticsQuery, k: number): Promise<{ kept: Set<string>; filters: Filters }> {
     const whole: Buckets = { labels: [q.fromMs], edges: [q.fromMs, q.toMs] };
     const first = q.metrics[0]!;
     const w = await fetchWindow(q, whole, [first], "rank");
@@ -266,7 +270,14 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
     ranked.sort(
       (a, b) => (b.v ?? -Infinity) - (a.v ?? -Infinity) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
     );
-    return new Set(ranked.slice(0, k).map((r) => r.key));
+    const kept = new Set(ranked.slice(0, k).map((r) => r.key));
+    const filters: Filters = {};
+    for (const d of q.groupBy) {
+      const col = INFERENCE_DIMS[d].id;
+      const ids = new Set([...kept].map((key) => String(w.groups.get(key)![col])));
+      filters[d] = { ids: [...ids], names: [] };
+    }
+    return { kept, filters };
   }
 
   async function run(q: AnalyticsQuery): Promise<AnalyticsOutcome> {
@@ -274,18 +285,24 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
     const lenMs = q.toMs - q.fromMs;
     const grouped = q.groupBy.length > 0;
     const keep = grouped ? (q.topk ?? q.limit) : null;
-    const [main, kept, ...earlier] = await Promise.all([
-      fetchWindow(q, buckets, q.metrics, "main"),
-      keep !== null ? rankGroups(q, keep) : Promise.resolve(null),
+    // Inference metrics only (their groups carry ids; sample groups are names): rank first, then read
+    // the series of the kept groups alone — a top-10 of 500 endpoints assembles 10 series, not 500.
+    const narrow = keep !== null && q.metrics.every((m) => m.inference !== undefined);
+    const ranking = narrow ? await rankGroups(q, keep) : null;
+    const series: AnalyticsQuery = ranking ? { ...q, filters: { ...q.filters, ...ranking.filters } } : q;
+    const [main, rankedLater, ...earlier] = await Promise.all([
+      fetchWindow(series, buckets, q.metrics, "main"),
+      keep !== null && !ranking ? rankGroups(q, keep) : Promise.resolve(ranking),
       ...Array.from({ length: q.comparisonPeriods }, (_, i) =>
         fetchWindow(
-          q,
+          series,
           bucketsFor(q, q.fromMs - (i + 1) * lenMs, q.toMs - (i + 1) * lenMs),
           q.metrics,
           `prev${i + 1}`,
         ),
       ),
     ]);
+    const kept = rankedLater?.kept ?? null;
     let groupKeys = [...main.groups.keys()].sort();
     if (kept) groupKeys = groupKeys.filter((k) => kept.has(k));
     if (groupKeys.length === 0 && !grouped) groupKeys = ["i[]"];
