@@ -17,9 +17,12 @@
  *
  * Flags: --entries 1000 (entries per delivery) --concurrency 48 (deliveries in flight)
  *        --events 200000 (events per run) --runs 3 --batch-rows 20000 --wait-ms 200
- *        --spread-seconds 300 (arrival times over the last N seconds: live traffic, as a collector
- *        sees it; a large value such as 86400 measures a backfill, where each batch touches many more
- *        rollup rows)
+ *        --spread-seconds 300 (each run's arrival times span N seconds, the runs one after the other
+ *        up to now; a large value such as 86400 measures a backfill, where each batch touches many
+ *        more rollup rows)
+ *        --shuffle (send each run's events in random time order instead of arrival order: live
+ *        traffic arrives roughly in order, which keeps each batch's time range — and so the writer's
+ *        existence check and the rollup rows each insert touches — narrow; shuffled is the worst case)
  */
 import { fork, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -46,6 +49,7 @@ const { values: flags } = parseArgs({
     "batch-rows": { type: "string", default: "20000" },
     "wait-ms": { type: "string", default: "200" },
     "spread-seconds": { type: "string", default: "300" },
+    shuffle: { type: "boolean", default: false },
   },
 });
 const ENTRIES = Number(flags.entries);
@@ -94,8 +98,24 @@ type FromChild =
 const CATALOGUE_SEED = 42;
 const twinSeed = (run: number) => 5000 + run;
 
+/** One run's events: its own stretch of the window, in arrival order unless --shuffle. */
+function runEvents(seed: number, run: number, windowEnd: number) {
+  const endMs = windowEnd - (RUNS - 1 - run) * SPREAD_SECONDS * 1000;
+  const events = [
+    ...generateInferences({
+      seed,
+      count: EVENTS,
+      startMs: endMs - SPREAD_SECONDS * 1000,
+      endMs,
+      catalogue: createCatalogue(CATALOGUE_SEED),
+    }),
+  ];
+  if (!flags.shuffle) events.sort((a, b) => (a.request_arrival_time < b.request_arrival_time ? -1 : 1));
+  return events;
+}
+
 /** The collector process: engine, migrations, the collector app on an HTTP port, the straight insert. */
-async function collectorProcess(windowStart: number, windowEnd: number): Promise<void> {
+async function collectorProcess(windowEnd: number): Promise<void> {
   const send = (m: FromChild) => process.send!(m);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bm-bench-ingest-"));
   const log = createSilentLogger();
@@ -127,20 +147,11 @@ async function collectorProcess(windowStart: number, windowEnd: number): Promise
   }, 100);
   send({ type: "ready", port: (server.address() as AddressInfo).port, rss: peakRss });
 
-  const catalogue = createCatalogue(CATALOGUE_SEED);
   process.on("message", (m: ToChild) => {
     void (async () => {
       if (m.type === "straight") {
         // Straight insert of the twin rows: generated before the clock, mapped and inserted inside it.
-        const twin = [
-          ...generateInferences({
-            seed: twinSeed(m.run),
-            count: EVENTS,
-            startMs: windowStart,
-            endMs: windowEnd,
-            catalogue,
-          }),
-        ];
+        const twin = runEvents(twinSeed(m.run), m.run, windowEnd);
         const t1 = performance.now();
         for (let i = 0; i < twin.length; i += BATCH_ROWS) {
           const lines = twin
@@ -198,12 +209,10 @@ async function collectorProcess(windowStart: number, windowEnd: number): Promise
 /** The load generator: builds the deliveries, drives the child over HTTP, prints the figures. */
 async function main() {
   // Inputs, built before the clock starts: one distinct set of events per run.
-  const catalogue = createCatalogue(CATALOGUE_SEED);
   const windowEnd = Date.now();
-  const windowStart = windowEnd - SPREAD_SECONDS * 1000;
 
   const child: ChildProcess = fork(__filename, process.argv.slice(2), {
-    env: { ...process.env, BENCH_INGEST_ROLE: "collector", BENCH_WINDOW: `${windowStart},${windowEnd}` },
+    env: { ...process.env, BENCH_INGEST_ROLE: "collector", BENCH_WINDOW_END: String(windowEnd) },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const inbox: FromChild[] = [];
@@ -229,15 +238,7 @@ async function main() {
   const port = ready.port;
 
   function buildBodies(run: number): Buffer[] {
-    const data = [
-      ...generateInferences({
-        seed: 1000 + run,
-        count: EVENTS,
-        startMs: windowStart,
-        endMs: windowEnd,
-        catalogue,
-      }),
-    ];
+    const data = runEvents(1000 + run, run, windowEnd);
     const bodies: Buffer[] = [];
     for (let i = 0; i < data.length; i += ENTRIES) {
       const entries = data.slice(i, i + ENTRIES).map((d, j) => ({
@@ -384,7 +385,7 @@ async function main() {
     "",
     `ingest benchmark — ${RUNS} runs × ${fmt(EVENTS)} inference events, ${ENTRIES} entries per bulk delivery, ` +
       `${CONCURRENCY} deliveries in flight, batches of ${fmt(BATCH_ROWS)} rows (max wait ${WAIT_MS} ms), ` +
-      `${Math.round(bytesPerEvent)} bytes per event on the wire, arrival times over the last ${fmt(SPREAD_SECONDS)} s, ` +
+      `${Math.round(bytesPerEvent)} bytes per event on the wire, arrival times over ${fmt(SPREAD_SECONDS)} s per run ${flags.shuffle ? "shuffled" : "in arrival order"}, ` +
       `${os.cpus().length} CPUs`,
     `  collector end to end : ${fmt(collectorRate)} events/s (median; runs ${results.map((r) => fmt(r.collectorRate)).join(", ")})`,
     `  delivery latency     : p50 ${percentile(all, 50).toFixed(1)} ms, p99 ${percentile(all, 99).toFixed(1)} ms` +
@@ -407,14 +408,8 @@ async function main() {
 }
 
 const role = process.env.BENCH_INGEST_ROLE === "collector" ? "collector" : "generator";
-const run =
-  role === "collector"
-    ? () => {
-        const [from, to] = (process.env.BENCH_WINDOW ?? "").split(",").map(Number);
-        return collectorProcess(from!, to!);
-      }
-    : main;
-run().catch((err) => {
+const start = role === "collector" ? () => collectorProcess(Number(process.env.BENCH_WINDOW_END)) : main;
+start().catch((err) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(1);
 });
