@@ -4,7 +4,10 @@
  *   seed:    N inference events generated engine-side (INSERT … SELECT FROM numbers(), 1M rows per
  *            statement) with realistic cardinalities: 50 models, 200 projects, 500 endpoints (each
  *            endpoint in one project, serving one model), 300 API keys, 2,000 users, over the 30
- *            days before the run's "now" (UTC midnight of today). The materialized views fill the
+ *            days before the run's "now" (UTC midnight of today), in arrival order (uniform in time,
+ *            up to a minute of jitter) as a collector receives them: each statement covers its own
+ *            stretch of time, so the 5-minute view writes ~40k rollup rows per million events instead
+ *            of ~1M for events scattered over the month (8.6× faster seeding, measured). The materialized views fill the
  *            rollups exactly as for collector inserts; the app's clock is 1 h after the last event, so
  *            every question is outside the late-event horizon (full cache TTL); the rollups are then merged (OPTIMIZE … FINAL),
  *            as background merges would do over time. A seeded folder is reused by later runs.
@@ -81,6 +84,8 @@ const DAY = 86_400_000;
 const NOW = Math.floor(Date.now() / DAY) * DAY;
 const SPAN_DAYS = 30;
 const CHUNK = 1_000_000;
+/** Seeds written before events were generated in arrival order are not reused. */
+const SEED_ORDER = "arrival";
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n).toString());
@@ -104,7 +109,7 @@ SELECT
   ${uuid(3, "ep")} AS endpoint_id,
   ${uuid(1, "model")} AS model_id,
   r1 % 100 < 95 AS is_success,
-  fromUnixTimestamp64Milli(toInt64(${fromMs} + (r2 % ${SPAN_DAYS * DAY})), 'UTC') AS request_arrival_time,
+  fromUnixTimestamp64Milli(toInt64(${fromMs} + intDiv(number * ${SPAN_DAYS * DAY - 60_000}, ${EVENTS}) + r2 % 60000), 'UTC') AS request_arrival_time,
   request_arrival_time + toIntervalMillisecond(r1 % 50) AS request_forward_time,
   toIPv6(IPv4NumToString(toUInt32(167772160 + r3 % 65536))) AS request_ip,
   toDecimal64((r3 % 1000000) / 1e9, 9) AS cost,
@@ -159,13 +164,17 @@ async function seed(ch: ClickHouse): Promise<void> {
   const db = ch.database;
   const marker = path.join(DATA_DIR, "bench-seed.json");
   if (fs.existsSync(marker)) {
-    const m = JSON.parse(fs.readFileSync(marker, "utf8")) as { events: number; fromMs: number };
-    if (m.events === EVENTS && m.fromMs === NOW - SPAN_DAYS * DAY) {
+    const m = JSON.parse(fs.readFileSync(marker, "utf8")) as {
+      events: number;
+      fromMs: number;
+      order?: string;
+    };
+    if (m.events === EVENTS && m.fromMs === NOW - SPAN_DAYS * DAY && m.order === SEED_ORDER) {
       console.log(`reusing seeded folder ${DATA_DIR} (${fmt(EVENTS)} events)`);
       return;
     }
     throw new Error(
-      `${DATA_DIR} holds another seed (${m.events} events from ${iso(m.fromMs)}); pass another --data-dir`,
+      `${DATA_DIR} holds another seed (${m.events} events from ${iso(m.fromMs)}, ${m.order ?? "scattered"}); pass another --data-dir`,
     );
   }
   const existing = toNumber(
@@ -176,7 +185,11 @@ async function seed(ch: ClickHouse): Promise<void> {
   const fromMs = NOW - SPAN_DAYS * DAY;
   console.log(`seeding ${fmt(EVENTS)} events over ${SPAN_DAYS} days into ${DATA_DIR}`);
   const bar = new SingleBar(
-    { format: "seed [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s | eta {eta}s" },
+    {
+      format: "seed [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s | eta {eta}s",
+      noTTYOutput: true,
+      notTTYSchedule: 10_000,
+    },
     Presets.shades_classic,
   );
   bar.start(EVENTS, 0, { rate: "0" });
@@ -199,7 +212,7 @@ async function seed(ch: ClickHouse): Promise<void> {
     await ch.command(`OPTIMIZE TABLE ${db}.${table} FINAL`, undefined, { timeoutMs: 1_800_000 });
   }
   console.log(`rollups merged (OPTIMIZE FINAL) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-  fs.writeFileSync(marker, JSON.stringify({ events: EVENTS, fromMs }));
+  fs.writeFileSync(marker, JSON.stringify({ events: EVENTS, fromMs, order: SEED_ORDER }));
 }
 
 interface Question {
