@@ -37,6 +37,11 @@ async function countsFor(ids: string[]) {
   return { raw, final, rollups };
 }
 
+/** request_count each rollup gained between two `countsFor` snapshots (other tests write too). */
+function rollupsAdded(before: Awaited<ReturnType<typeof countsFor>>, after: typeof before): number[] {
+  return Object.entries(after.rollups).map(([g, n]) => n - before.rollups[g]!);
+}
+
 describe("exactly-once writes", () => {
   it("counts an inference inserted twice in one insert once, in the raw table and every rollup", async () => {
     const [event] = [
@@ -197,7 +202,7 @@ describe("exactly-once writes", () => {
     const settled = await writeUntilSettled(writer, rows, 10_000);
     expect(settled.outcomes).toEqual(new Array(rows.length).fill("duplicate"));
     const counts = await countsFor(events.map((e) => e.inference_id));
-    const added = Object.entries(counts.rollups).map(([g, n]) => n - before.rollups[g]!);
+    const added = rollupsAdded(before, counts);
     expect([counts.raw, counts.final, ...added]).toEqual(new Array(5).fill(3_000));
   });
 
@@ -234,7 +239,7 @@ describe("exactly-once writes", () => {
     const settled = await writeUntilSettled(writer, rows, 10_000);
     expect(settled.outcomes).toEqual(new Array(rows.length).fill("duplicate"));
     const counts = await countsFor(events.map((e) => e.inference_id));
-    const added = Object.entries(counts.rollups).map(([g, n]) => n - before.rollups[g]!);
+    const added = rollupsAdded(before, counts);
     expect([counts.raw, counts.final, ...added]).toEqual(new Array(5).fill(500));
   });
 

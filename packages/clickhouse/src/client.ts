@@ -211,11 +211,8 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
           return;
         }
         const cols = columns.map((c) => `\`${c}\``).join(", ");
-        const settings = Object.entries(INSERT_SETTINGS)
-          .map(([k, v]) => `${k} = ${v}`)
-          .join(", ");
         const result = await client.exec({
-          query: `INSERT INTO ${qualified} (${cols}) SETTINGS ${settings} FORMAT JSONEachRow`,
+          query: `${withQuerySettings(`INSERT INTO ${qualified} (${cols})`, INSERT_SETTINGS)} FORMAT JSONEachRow`,
           values: Readable.from([payload]),
           abort_signal: signal,
         });

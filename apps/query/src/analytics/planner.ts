@@ -1,4 +1,5 @@
 import { GRAIN_MS, GRAINS_COARSE_FIRST, type Grain } from "@budmetrics/schema";
+import type { RollupFamily } from "./queries";
 
 export type Segment =
   | { source: "rollup"; grain: Grain; fromMs: number; toMs: number }
@@ -46,10 +47,7 @@ function cover(a: number, b: number, grains: readonly Grain[], out: Segment[]): 
 }
 
 /** Short text of a plan for logs, perf records and the benchmark. */
-export function describePlan(
-  segments: readonly Segment[],
-  family: "rollup" | "model" | "total" = "rollup",
-): string {
+export function describePlan(segments: readonly Segment[], family: RollupFamily = "rollup"): string {
   return segments
     .map((s) => (s.source === "raw" ? "raw" : `${s.grain === "5m" ? "rollup" : family}_${s.grain}`))
     .join("+");
