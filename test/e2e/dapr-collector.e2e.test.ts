@@ -75,7 +75,7 @@ describeWithDocker("collector behind a real Dapr sidecar", () => {
   let ch: ClickHouse;
   let redis: Redis;
   let server: http.Server;
-  let current: { app: MountedApp; handler: express.Express };
+  let current: { app: MountedApp; handler: http.RequestListener };
   const apps: MountedApp[] = [];
   let publishUrl: string;
   const log = createSilentLogger();
@@ -124,7 +124,7 @@ describeWithDocker("collector behind a real Dapr sidecar", () => {
 
     current = await buildCollector(env);
     const front = express();
-    front.use((req, res, next) => current.handler(req, res, next));
+    front.use((req, res) => current.handler(req, res));
     server = http.createServer(front);
     await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
     const appPort = (server.address() as { port: number }).port;

@@ -2,7 +2,7 @@
  * Test harness: a collector mounted on the real host (token guard, error handler, /readyz,
  * /metrics) over a real embedded ClickHouse, listening on an ephemeral port.
  */
-import type http from "node:http";
+import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ClaimStore, ClickHouse } from "@budmetrics/clickhouse";
 import { loadConfig } from "@budmetrics/config";
@@ -35,7 +35,7 @@ export async function startCollector(
   const { log = createSilentLogger(), ...rest } = extra;
   const app = await createCollectorApp({ ch, log, config, registry, ...rest });
   const host = createHost({ apps: [app], log, registry, appApiToken: config.APP_API_TOKEN });
-  const server = host.listen(0, "127.0.0.1");
+  const server = http.createServer(host).listen(0, "127.0.0.1");
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

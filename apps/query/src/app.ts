@@ -7,7 +7,7 @@ import type { QueryConfig } from "./config";
 import type { Cache } from "./ports";
 import { createMemoryCache } from "./cache/memory-cache";
 import { createHotCache } from "./cache/hot-cache";
-import { mountEndpoints, type Endpoint } from "./http/endpoint";
+import { hotFastPath, mountEndpoints, type Endpoint } from "./http/endpoint";
 import { buildOpenApi, DOCS_HTML } from "./http/openapi";
 import { createValidator } from "./http/validate";
 import { createQueryMetrics } from "./ops/metrics";
@@ -102,6 +102,12 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
   return {
     name: "query",
     router,
+    fastPath: hotFastPath(endpoints, {
+      hot,
+      metrics,
+      bodyLimitBytes: c.QUERY_BODY_LIMIT_BYTES,
+      accepting: () => accepting,
+    }),
     health: {
       cache: () => cache.health(),
     },

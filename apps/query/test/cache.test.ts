@@ -236,4 +236,40 @@ describe("in-process layer", () => {
       await app.close();
     }
   });
+
+  it("serves repeats ahead of the router (GET and POST), and stops when the app drains", async () => {
+    const app = await redisApp("redis://127.0.0.1:6379", `${PREFIX}g:`, {
+      QUERY_CACHE_HOT_MAX_BYTES: "10000000",
+    });
+    try {
+      const fast = jest.spyOn(app.app.fastPath!, "handle");
+      const served = () => fast.mock.results.filter((r) => r.value === true).length;
+      const first = await app.post("/observability/analytics", body);
+      expect(served()).toBe(0);
+      const again = await app.post("/observability/analytics", body);
+      expect(again.headers.get("x-cache-layer")).toBe("process");
+      expect(again.body).toEqual(first.body);
+      expect(served()).toBe(1);
+      // The same request with its keys in another order is another exact request: the router serves it.
+      const reordered = await app.post(
+        "/observability/analytics",
+        JSON.stringify(body, Object.keys(body).reverse()),
+      );
+      expect(reordered.body).toEqual(first.body);
+      expect(served()).toBe(1);
+      const path = "/observability/usage/summary?from_date=2026-05-01T00:00:00Z&to_date=2026-05-04T00:00:00Z";
+      const list = await app.get(path);
+      expect(list.status).toBe(200);
+      const listAgain = await app.get(path);
+      expect(listAgain.body).toEqual(list.body);
+      expect(listAgain.headers.get("x-cache-layer")).toBe("process");
+      expect(served()).toBe(2);
+      app.app.stopAccepting();
+      const draining = await app.post("/observability/analytics", body);
+      expect(draining.status).toBe(503);
+      expect(served()).toBe(2);
+    } finally {
+      await app.close();
+    }
+  });
 });

@@ -128,7 +128,7 @@ export function close(a: number | null | undefined, b: number | null | undefined
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { loadConfig } from "@budmetrics/config";
-import { createHost, createRegistry } from "@budmetrics/http";
+import { createHost, createRegistry, type MountedApp } from "@budmetrics/http";
 import { createSilentLogger } from "@budmetrics/logger";
 import { createQueryApp } from "../src/app";
 import { queryConfigSchema } from "../src/config";
@@ -140,6 +140,7 @@ export type Reply = { status: number; body: any; headers: Headers };
 
 export interface RunningApp {
   url: string;
+  app: MountedApp;
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<Reply>;
   get(path: string): Promise<Reply>;
   close(): Promise<void>;
@@ -177,6 +178,7 @@ export async function startApp(
   };
   return {
     url,
+    app,
     async post(path, body, headers = {}) {
       const res = await fetch(url + path, {
         method: "POST",

@@ -3,7 +3,16 @@ import express from "express";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Logger } from "@budmetrics/logger";
 import type { Lifecycle } from "@budmetrics/lifecycle";
-import { appTokenGuard, errorHandler, healthReport, route, type HealthCheck, type MountedApp } from "./index";
+import {
+  appTokenGuard,
+  errorHandler,
+  healthReport,
+  route,
+  tokenMatcher,
+  type HealthCheck,
+  type MountedApp,
+} from "./index";
+import { withFastPaths, type FastPath } from "./fast-path";
 
 export interface HostOptions {
   apps: MountedApp[];
@@ -16,10 +25,11 @@ export interface HostOptions {
 }
 
 /**
- * One HTTP server for one or more apps: the apps' routers, GET /health (every component),
- * /healthz (liveness), /readyz (readiness), /metrics (Prometheus) and the error handler.
+ * One HTTP server for one or more apps: the apps' fast paths, then their routers, GET /health (every
+ * component), /healthz (liveness), /readyz (readiness), /metrics (Prometheus) and the error handler.
+ * Returns the request listener for http.createServer.
  */
-export function createHost(opts: HostOptions) {
+export function createHost(opts: HostOptions): http.RequestListener {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
@@ -63,7 +73,16 @@ export function createHost(opts: HostOptions) {
       .json({ error: { code: "ROUTE_NOT_FOUND", message: `no route for ${req.method} ${req.path}` } });
   });
   app.use(errorHandler(opts.log));
-  return app;
+  const fastPaths = opts.apps.flatMap((a): FastPath[] => (a.fastPath ? [a.fastPath] : []));
+  const matches = tokenMatcher(opts.appApiToken ?? null);
+  return withFastPaths(app, fastPaths, {
+    log: opts.log,
+    tokenOk: (req) => matches(headerValue(req.headers["dapr-api-token"])),
+  });
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
 }
 
 export function createRegistry(defaultMetrics = true): Registry {
@@ -74,7 +93,7 @@ export function createRegistry(defaultMetrics = true): Registry {
 
 /** Listens and registers the shutdown order: stop accepting → drain → close server → close apps. */
 export async function listen(
-  app: express.Express,
+  app: http.RequestListener,
   opts: {
     host: string;
     port: number;

@@ -2,22 +2,29 @@ import crypto from "node:crypto";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { AppError, httpStatusForKind, isAppError } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
+import type { FastPath } from "./fast-path";
 
 /** Paths reachable without the Dapr app token: the sidecar's health probe sends none. */
 export const TOKEN_EXEMPT_PATHS = new Set(["/health", "/healthz", "/readyz", "/observability/health"]);
 
+/** Constant-time check of a `dapr-api-token` value against APP_API_TOKEN (null token = no check). */
+export function tokenMatcher(token: string | null): (got: string | undefined) => boolean {
+  if (!token) return () => true;
+  const expected = crypto.createHash("sha256").update(token).digest();
+  return (got) => {
+    if (got === undefined) return false;
+    const digest = crypto.createHash("sha256").update(got).digest();
+    return crypto.timingSafeEqual(digest, expected);
+  };
+}
+
 /** `APP_API_TOKEN` check (BRIEF §4): constant-time compare of the `dapr-api-token` header. */
 export function appTokenGuard(token: string | null): RequestHandler {
   if (!token) return (_req, _res, next) => next();
-  const expected = crypto.createHash("sha256").update(token).digest();
+  const matches = tokenMatcher(token);
   return (req, res, next) => {
     if (TOKEN_EXEMPT_PATHS.has(req.path)) return next();
-    const got = req.header("dapr-api-token");
-    const digest = crypto
-      .createHash("sha256")
-      .update(got ?? "")
-      .digest();
-    if (got !== undefined && crypto.timingSafeEqual(digest, expected)) return next();
+    if (matches(req.header("dapr-api-token"))) return next();
     res
       .status(401)
       .json({ error: { code: "AUTH_TOKEN_INVALID", message: "missing or wrong dapr-api-token header" } });
@@ -117,6 +124,8 @@ export interface MountedApp {
   router: import("express").Router;
   /** Named checks merged into GET /health. */
   health: Record<string, HealthCheck>;
+  /** Answers served before the router (after the app-token check), e.g. in-process cache hits. */
+  fastPath?: FastPath;
   /** Readiness: false while draining or when a required dependency is down. */
   ready(): Promise<boolean>;
   /** Step 1 of shutdown: refuse new work (RETRY / 503), readiness false. */
@@ -127,4 +136,5 @@ export interface MountedApp {
   close(): Promise<void>;
 }
 export { createHost, createRegistry, listen } from "./host";
+export { jsonBody, rawBodyOf, type FastPath } from "./fast-path";
 export { serverConfigSchema, redisConfigSchema, appTokenConfigSchema } from "./server-config";

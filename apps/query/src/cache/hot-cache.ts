@@ -6,6 +6,23 @@ export interface HotEntry {
   br?: Buffer;
   gzip?: Buffer;
   plan: string | null;
+  /** The endpoint's route pattern (the metrics label). */
+  route: string;
+}
+
+/**
+ * The in-process key: method, path and exact body for POST; method and whole URL for GET. Computed
+ * from the raw request both by the host's fast path and by the router, so each finds what the other stored.
+ */
+export function hotKey(
+  method: string | undefined,
+  url: string,
+  body: Buffer | null | undefined,
+): string | null {
+  if (method === "GET") return `GET ${url}`;
+  if (method !== "POST" || !body) return null;
+  const q = url.indexOf("?");
+  return `POST ${q === -1 ? url : url.slice(0, q)}\n${body.toString("latin1")}`;
 }
 
 /**
@@ -29,11 +46,15 @@ export function createHotCache(opts: { maxBytes: number; maxTtlSeconds: number; 
       if (e) hits++;
       return e;
     },
-    set(key: string, body: string, plan: string | null, ttlSeconds: number): void {
+    set(key: string, body: string, meta: { plan: string | null; route: string }, ttlSeconds: number): void {
       if (!enabled || ttlSeconds <= 0) return;
       const identity = Buffer.from(body);
       if (identity.length > opts.maxBytes / 4) return;
-      lru.set(key, { identity, plan }, { ttl: Math.min(ttlSeconds, opts.maxTtlSeconds) * 1000 });
+      lru.set(
+        key,
+        { identity, plan: meta.plan, route: meta.route },
+        { ttl: Math.min(ttlSeconds, opts.maxTtlSeconds) * 1000 },
+      );
     },
     /** The body in the best encoding the client accepts, compressed once per entry. */
     encoded(e: HotEntry, accept: string | undefined): { body: Buffer; encoding: "br" | "gzip" | null } {

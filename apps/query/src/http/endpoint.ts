@@ -4,13 +4,14 @@
  *   1. prepare(input)  → validated, normalised request (+ cache key and range end for the TTL);
  *   2. run()           → the answer object (use cases called with a per-request SqlRunner).
  */
-import express, { type Request, type Response, type Router } from "express";
+import type { ServerResponse } from "node:http";
+import type { Request, Response, Router } from "express";
 import compression from "compression";
 import zlib from "node:zlib";
-import { route } from "@budmetrics/http";
+import { jsonBody, rawBodyOf, route, type FastPath } from "@budmetrics/http";
 import type { Logger } from "@budmetrics/logger";
 import type { Cache, SqlRunner } from "../ports";
-import type { HotCache } from "../cache/hot-cache";
+import { hotKey, type HotCache, type HotEntry } from "../cache/hot-cache";
 import { cacheKey, ttlFor } from "../cache/keys";
 import type { QueryMetrics } from "../ops/metrics";
 import type { PerfTracker } from "../ops/perf";
@@ -66,13 +67,9 @@ export interface MountDeps {
 }
 
 export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], deps: MountDeps): void {
-  const json = express.json({
+  const json = jsonBody({
     limit: deps.bodyLimitBytes,
     type: ["application/json", "application/*+json"],
-    // The exact body text keys the in-process cache layer.
-    verify: (req, _res, buf) => {
-      (req as RawBodyRequest).rawBody = buf;
-    },
   });
   const compress = compression({
     threshold: deps.compressionMinBytes,
@@ -81,29 +78,10 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
   for (const ep of endpoints) {
     const handler = route(async (req: Request, res: Response) => {
       const started = performance.now();
-      const raw = (req as RawBodyRequest).rawBody;
-      const hotKey =
-        ep.method === "get"
-          ? `GET ${req.originalUrl}`
-          : raw
-            ? `POST ${req.path}\n${raw.toString("latin1")}`
-            : null;
-      const hotHit = hotKey ? deps.hot.get(hotKey) : undefined;
+      const processKey = hotKey(ep.method.toUpperCase(), req.originalUrl, rawBodyOf(req));
+      const hotHit = processKey ? deps.hot.get(processKey) : undefined;
       if (hotHit) {
-        const { body, encoding } = deps.hot.encoded(hotHit, req.header("accept-encoding"));
-        res.setHeader("Content-Type", "application/json; charset=utf-8");
-        res.setHeader("X-Cache", "HIT");
-        res.setHeader("X-Cache-Layer", "process");
-        res.setHeader("Vary", "Accept-Encoding");
-        if (hotHit.plan) res.setHeader("X-Query-Plan", hotHit.plan);
-        if (encoding) res.setHeader("Content-Encoding", encoding);
-        res.setHeader("Content-Length", body.length);
-        res.end(body);
-        deps.metrics.cacheEvents.inc({ event: "hot_hit" });
-        deps.metrics.httpSeconds.observe(
-          { route: ep.path, method: ep.method.toUpperCase(), status: "200", cache: "hot_hit" },
-          (performance.now() - started) / 1000,
-        );
+        serveHot(hotHit, req.headers["accept-encoding"], res, deps, started);
         return;
       }
       const clock: ExecClock = { executeMs: 0, statements: 0, resultRows: 0 };
@@ -139,7 +117,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
           deps.metrics.cacheEvents.inc({ event: hit === null ? "miss" : "hit" });
           if (hit !== null) {
             cacheState = "hit";
-            if (hotKey) deps.hot.set(hotKey, hit, null, ttl);
+            if (processKey) deps.hot.set(processKey, hit, { plan: null, route: ep.path }, ttl);
             res.setHeader("X-Cache", "HIT");
             res.setHeader("X-Cache-Layer", "shared");
             res.type("application/json").send(hit);
@@ -158,7 +136,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
         if (key && status === 200 && Buffer.byteLength(text) <= deps.maxCacheEntryBytes) {
           // Not awaited on the response path beyond the cache's own short timeout.
           await deps.cache.set(key, text, ttl);
-          if (hotKey) deps.hot.set(hotKey, text, plan, ttl);
+          if (processKey) deps.hot.set(processKey, text, { plan, route: ep.path }, ttl);
         }
         if (plan) res.setHeader("X-Query-Plan", plan);
         if (key) res.setHeader("X-Cache", "MISS");
@@ -199,8 +177,54 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
   }
 }
 
-interface RawBodyRequest extends Request {
-  rawBody?: Buffer;
+/** A hit of the in-process layer: the stored bytes in the best encoding the client accepts. */
+function serveHot(
+  e: HotEntry,
+  acceptEncoding: string | undefined,
+  res: ServerResponse,
+  deps: Pick<MountDeps, "hot" | "metrics">,
+  started: number,
+): void {
+  const { body, encoding } = deps.hot.encoded(e, acceptEncoding);
+  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  res.setHeader("X-Cache", "HIT");
+  res.setHeader("X-Cache-Layer", "process");
+  res.setHeader("Vary", "Accept-Encoding");
+  if (e.plan) res.setHeader("X-Query-Plan", e.plan);
+  if (encoding) res.setHeader("Content-Encoding", encoding);
+  res.setHeader("Content-Length", body.length);
+  res.end(body);
+  deps.metrics.cacheEvents.inc({ event: "hot_hit" });
+  deps.metrics.httpSeconds.observe(
+    { route: e.route, method: res.req.method ?? "GET", status: "200", cache: "hot_hit" },
+    (performance.now() - started) / 1000,
+  );
+}
+
+/**
+ * The in-process layer served ahead of express (FastPath): an exact repeat of a cached GET or POST is
+ * answered in tens of microseconds. Everything else — misses, other routes, a draining app — goes on to
+ * the router, which serves hits the host could not pre-read the same way.
+ */
+export function hotFastPath(
+  endpoints: readonly Endpoint[],
+  deps: Pick<MountDeps, "hot" | "metrics" | "bodyLimitBytes"> & { accepting(): boolean },
+): FastPath {
+  return {
+    postPaths: new Set(
+      endpoints.filter((e) => e.method === "post" && !e.path.includes(":")).map((e) => e.path),
+    ),
+    maxBodyBytes: deps.bodyLimitBytes,
+    handle(req, res, body) {
+      if (!deps.hot.enabled || !deps.accepting()) return false;
+      const started = performance.now();
+      const key = hotKey(req.method, req.url ?? "/", body);
+      const e = key ? deps.hot.get(key) : undefined;
+      if (!e) return false;
+      serveHot(e, req.headers["accept-encoding"], res, deps, started);
+      return true;
+    },
+  };
 }
 
 function round(ms: number): number {
