@@ -307,8 +307,12 @@ async function startServer(ch: ClickHouse, env: Record<string, string>, forceRaw
   // 1,000 clients connect at once: a listen backlog above Node's default 511 (somaxconn here is 4096).
   await new Promise<void>((r) => server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, () => r()));
   const port = (server.address() as AddressInfo).port;
+  // When each connection was accepted: a busy Node server accepts one per event-loop turn (libuv ≥ 1.45).
+  const acceptedAt: number[] = [];
+  server.on("connection", () => acceptedAt.push(performance.now()));
   return {
     port,
+    acceptedAt,
     async close() {
       await app.close();
       server.closeAllConnections();
@@ -576,6 +580,7 @@ async function main(): Promise<void> {
       `\nautocannon: ${CONNECTIONS} connections, ${DURATION_S} s, cached "${lq.name}" ` +
         `(${(probe.bytes / 1024).toFixed(1)} KB answer, X-Cache ${probe.cache})`,
     );
+    cached.acceptedAt.length = 0;
     const res = (await runAutocannon(cached.port, body)) as {
       requests: { average: number; total: number };
       latency: { p50: number; p97_5: number; p99: number };
@@ -586,6 +591,14 @@ async function main(): Promise<void> {
     console.log(
       `  ${fmt(res.requests.average)} req/s average, ${fmt(res.requests.total)} requests, latency p50 ${res.latency.p50} ms ` +
         `p97.5 ${res.latency.p97_5} ms p99 ${res.latency.p99} ms, errors ${res.errors}, timeouts ${res.timeouts}, non-2xx ${res.non2xx}`,
+    );
+    const first = Math.min(...cached.acceptedAt);
+    const accepted = cached.acceptedAt.map((t) => t - first).sort((a, b) => a - b);
+    const at = (p: number) =>
+      ms(accepted[Math.min(accepted.length - 1, Math.floor(p * accepted.length))] ?? 0);
+    console.log(
+      `  ${fmt(accepted.length)} connections accepted; after the first: p50 ${at(0.5)} ms, ` +
+        `p99 ${at(0.99)} ms, last ${at(1)} ms`,
     );
   }
   await cached.close();
