@@ -500,6 +500,10 @@ async function main(): Promise<void> {
   const baseEnv = {
     ANALYTICS_MAX_RANGE_DAYS: "400",
     QUERY_MAX_EXECUTION_SECONDS: "600",
+    // The per-statement memory guard (default 2 GB) may be raised for big seeds: QUERY_MAX_MEMORY_BYTES=…
+    ...(process.env.QUERY_MAX_MEMORY_BYTES
+      ? { QUERY_MAX_MEMORY_BYTES: process.env.QUERY_MAX_MEMORY_BYTES }
+      : {}),
     LOG_LEVEL: "silent",
   };
   const uncached = await startServer(ch, { ...baseEnv, QUERY_CACHE_TTL_SECONDS: "0" });
