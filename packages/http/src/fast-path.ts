@@ -10,10 +10,10 @@ import type { Logger } from "@budmetrics/logger";
  * identity-encoded, with a Content-Length within `maxBodyBytes`), otherwise null. It must not write
  * before deciding, and the routes behind `postPaths` must parse their bodies with jsonBody().
  *
- * Why it exists: a cached answer costs ~30 µs on bare node:http and ~150 µs through express. Under a
+ * Why it exists: a cached answer costs ~30-40 µs on bare node:http and ~150 µs through express. Under a
  * thousand busy connections that difference decides how long each event-loop turn takes, and since
- * libuv 1.45 a listening socket accepts ONE connection per turn (libuv#3696): at 150 ms a turn, new
- * connections waited in the kernel queue for seconds (docs/QUERY.md, "Cached load").
+ * libuv 1.45 a listening socket accepts ONE connection per turn (libuv#3696): with turns of 100-200 ms,
+ * new connections waited in the kernel queue for seconds (docs/QUERY.md, "Cached load").
  */
 export interface FastPath {
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer | null): boolean;
