@@ -24,6 +24,8 @@
  *        --connections 1000 · --duration 10 · --data-dir DIR · --skip-autocannon
  *        --load-question 2 (which question autocannon repeats) · --only-load (skip the question table)
  *        --only 1,6 (run these questions only) · --seed-only (seed the folder, print table sizes, stop)
+ * Environment: QUERY_MAX_MEMORY_BYTES (raise the memory guard for --big), HTTP_REQUESTS_PER_TURN
+ *        (the host's per-turn dispatch budget; 0 = off, to compare)
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -41,7 +43,7 @@ import {
   type ClickHouse,
 } from "@budmetrics/clickhouse";
 import { loadConfig } from "@budmetrics/config";
-import { createHost, createRegistry } from "@budmetrics/http";
+import { createHost, createRegistry, serverConfigSchema } from "@budmetrics/http";
 import { createSilentLogger } from "@budmetrics/logger";
 import { Tables, toNumber } from "@budmetrics/schema";
 import {
@@ -302,7 +304,11 @@ async function startServer(ch: ClickHouse, env: Record<string, string>, forceRaw
     now: () => NOW,
     forceRaw,
   });
-  const server = http.createServer(createHost({ apps: [app], log, registry }));
+  // HTTP_REQUESTS_PER_TURN=0 from the environment turns the per-turn dispatch budget off (comparison).
+  const { HTTP_REQUESTS_PER_TURN } = loadConfig(serverConfigSchema(0), env);
+  const server = http.createServer(
+    createHost({ apps: [app], log, registry, requestsPerTurn: HTTP_REQUESTS_PER_TURN }),
+  );
   server.keepAliveTimeout = 65_000;
   // 1,000 clients connect at once: a listen backlog above Node's default 511 (somaxconn here is 4096).
   await new Promise<void>((r) => server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, () => r()));
@@ -505,6 +511,9 @@ async function main(): Promise<void> {
       ? { QUERY_MAX_MEMORY_BYTES: process.env.QUERY_MAX_MEMORY_BYTES }
       : {}),
     LOG_LEVEL: "silent",
+    ...(process.env.HTTP_REQUESTS_PER_TURN
+      ? { HTTP_REQUESTS_PER_TURN: process.env.HTTP_REQUESTS_PER_TURN }
+      : {}),
   };
   const uncached = await startServer(ch, { ...baseEnv, QUERY_CACHE_TTL_SECONDS: "0" });
   const raw = await startServer(ch, { ...baseEnv, QUERY_CACHE_TTL_SECONDS: "0" }, true);

@@ -29,7 +29,13 @@ async function main(): Promise<void> {
   }
   const registry = createRegistry();
   const app = await composeQuery(config, { ch, log, registry });
-  const host = createHost({ apps: [app], log, registry, appApiToken: config.APP_API_TOKEN });
+  const host = createHost({
+    apps: [app],
+    log,
+    registry,
+    appApiToken: config.APP_API_TOKEN,
+    requestsPerTurn: config.HTTP_REQUESTS_PER_TURN,
+  });
   await listen(host, {
     host: config.HOST,
     port: config.PORT,

@@ -29,7 +29,13 @@ async function main(): Promise<void> {
   const collector = await composeCollector(config, { ch, log, registry });
   const query = await composeQuery(config, { ch, log, registry });
   const apps = [collector, query];
-  const app = createHost({ apps, log, registry, appApiToken: config.APP_API_TOKEN });
+  const app = createHost({
+    apps,
+    log,
+    registry,
+    appApiToken: config.APP_API_TOKEN,
+    requestsPerTurn: config.HTTP_REQUESTS_PER_TURN,
+  });
   await listen(app, {
     host: config.HOST,
     port: config.PORT,

@@ -13,6 +13,7 @@ import {
   type MountedApp,
 } from "./index";
 import { withFastPaths, type FastPath } from "./fast-path";
+import { withTurnBudget } from "./turn-budget";
 
 export interface HostOptions {
   apps: MountedApp[];
@@ -22,12 +23,14 @@ export interface HostOptions {
   health?: Record<string, HealthCheck>;
   /** APP_API_TOKEN: required in `dapr-api-token` on every app route (health and /metrics exempt). */
   appApiToken?: string | null;
+  /** HTTP_REQUESTS_PER_TURN: requests dispatched per event-loop turn (0 = unbounded); default 32. */
+  requestsPerTurn?: number;
 }
 
 /**
  * One HTTP server for one or more apps: the apps' fast paths, then their routers, GET /health (every
- * component), /healthz (liveness), /readyz (readiness), /metrics (Prometheus) and the error handler.
- * Returns the request listener for http.createServer.
+ * component), /healthz (liveness), /readyz (readiness), /metrics (Prometheus) and the error handler,
+ * behind a per-turn dispatch budget (turn-budget.ts). Returns the request listener for http.createServer.
  */
 export function createHost(opts: HostOptions): http.RequestListener {
   const app = express();
@@ -75,10 +78,11 @@ export function createHost(opts: HostOptions): http.RequestListener {
   app.use(errorHandler(opts.log));
   const fastPaths = opts.apps.flatMap((a): FastPath[] => (a.fastPath ? [a.fastPath] : []));
   const matches = tokenMatcher(opts.appApiToken ?? null);
-  return withFastPaths(app, fastPaths, {
+  const listener = withFastPaths(app, fastPaths, {
     log: opts.log,
     tokenOk: (req) => matches(headerValue(req.headers["dapr-api-token"])),
   });
+  return withTurnBudget(listener, opts.requestsPerTurn ?? 32, opts.log);
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -137,4 +137,5 @@ export interface MountedApp {
 }
 export { createHost, createRegistry, listen } from "./host";
 export { jsonBody, rawBodyOf, type FastPath } from "./fast-path";
+export { withTurnBudget } from "./turn-budget";
 export { serverConfigSchema, redisConfigSchema, appTokenConfigSchema } from "./server-config";

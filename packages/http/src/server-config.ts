@@ -19,6 +19,12 @@ export function serverConfigSchema(defaultPort: number) {
     ...appTokenConfigSchema,
     HOST: { type: "string", default: "127.0.0.1", doc: "interface to listen on (0.0.0.0 in containers)" },
     PORT: { type: "int", min: 0, max: 65535, default: defaultPort, doc: "HTTP port" },
+    HTTP_REQUESTS_PER_TURN: {
+      type: "int",
+      min: 0,
+      default: 32,
+      doc: "requests dispatched per event-loop turn, the rest wait for the next turns, so a busy server still accepts new connections quickly (0 = unbounded)",
+    },
     LOG_LEVEL: {
       type: "enum",
       values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
