@@ -43,7 +43,7 @@ import {
   type ClickHouse,
 } from "@budmetrics/clickhouse";
 import { loadConfig } from "@budmetrics/config";
-import { createHost, createRegistry, serverConfigSchema } from "@budmetrics/http";
+import { createHost, createRegistry, hostSettings, serverConfigSchema } from "@budmetrics/http";
 import { createSilentLogger } from "@budmetrics/logger";
 import { Tables, toNumber } from "@budmetrics/schema";
 import {
@@ -305,10 +305,8 @@ async function startServer(ch: ClickHouse, env: Record<string, string>, forceRaw
     forceRaw,
   });
   // HTTP_REQUESTS_PER_TURN=0 from the environment turns the per-turn dispatch budget off (comparison).
-  const { HTTP_REQUESTS_PER_TURN } = loadConfig(serverConfigSchema(0), env);
-  const server = http.createServer(
-    createHost({ apps: [app], log, registry, requestsPerTurn: HTTP_REQUESTS_PER_TURN }),
-  );
+  const settings = hostSettings(loadConfig(serverConfigSchema(0), env));
+  const server = http.createServer(createHost({ apps: [app], log, registry, ...settings }));
   server.keepAliveTimeout = 65_000;
   // 1,000 clients connect at once: a listen backlog above Node's default 511 (somaxconn here is 4096).
   await new Promise<void>((r) => server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, () => r()));

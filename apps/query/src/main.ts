@@ -4,7 +4,7 @@
  */
 import { ConfigError, loadConfig, mergeSchemas } from "@budmetrics/config";
 import { clickhouseConfigSchema, createClickHouse, migrate, renderContextFrom } from "@budmetrics/clickhouse";
-import { createHost, createRegistry, listen, serverConfigSchema } from "@budmetrics/http";
+import { createHost, createRegistry, hostSettings, listen, serverConfigSchema } from "@budmetrics/http";
 import { createLifecycle } from "@budmetrics/lifecycle";
 import { createLogger } from "@budmetrics/logger";
 import { composeQuery } from "./compose";
@@ -29,13 +29,7 @@ async function main(): Promise<void> {
   }
   const registry = createRegistry();
   const app = await composeQuery(config, { ch, log, registry });
-  const host = createHost({
-    apps: [app],
-    log,
-    registry,
-    appApiToken: config.APP_API_TOKEN,
-    requestsPerTurn: config.HTTP_REQUESTS_PER_TURN,
-  });
+  const host = createHost({ apps: [app], log, registry, ...hostSettings(config) });
   await listen(host, {
     host: config.HOST,
     port: config.PORT,

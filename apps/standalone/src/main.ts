@@ -7,7 +7,7 @@ import { ConfigError, loadConfig } from "@budmetrics/config";
 import { createClickHouse, migrate, renderContextFrom } from "@budmetrics/clickhouse";
 import { composeCollector } from "@budmetrics/collector";
 import { composeQuery } from "@budmetrics/query";
-import { createHost, createRegistry, listen } from "@budmetrics/http";
+import { createHost, createRegistry, hostSettings, listen } from "@budmetrics/http";
 import { createLifecycle } from "@budmetrics/lifecycle";
 import { createLogger } from "@budmetrics/logger";
 import { standaloneConfigSchema } from "./config";
@@ -29,13 +29,7 @@ async function main(): Promise<void> {
   const collector = await composeCollector(config, { ch, log, registry });
   const query = await composeQuery(config, { ch, log, registry });
   const apps = [collector, query];
-  const app = createHost({
-    apps,
-    log,
-    registry,
-    appApiToken: config.APP_API_TOKEN,
-    requestsPerTurn: config.HTTP_REQUESTS_PER_TURN,
-  });
+  const app = createHost({ apps, log, registry, ...hostSettings(config) });
   await listen(app, {
     host: config.HOST,
     port: config.PORT,

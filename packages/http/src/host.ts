@@ -13,7 +13,7 @@ import {
   type MountedApp,
 } from "./index";
 import { withFastPaths, type FastPath } from "./fast-path";
-import { withTurnBudget } from "./turn-budget";
+import { DEFAULT_REQUESTS_PER_TURN, withTurnBudget } from "./turn-budget";
 
 export interface HostOptions {
   apps: MountedApp[];
@@ -23,7 +23,7 @@ export interface HostOptions {
   health?: Record<string, HealthCheck>;
   /** APP_API_TOKEN: required in `dapr-api-token` on every app route (health and /metrics exempt). */
   appApiToken?: string | null;
-  /** HTTP_REQUESTS_PER_TURN: requests dispatched per event-loop turn (0 = unbounded); default 32. */
+  /** HTTP_REQUESTS_PER_TURN: requests dispatched per event-loop turn (0 = unbounded). */
   requestsPerTurn?: number;
 }
 
@@ -82,11 +82,19 @@ export function createHost(opts: HostOptions): http.RequestListener {
     log: opts.log,
     tokenOk: (req) => matches(headerValue(req.headers["dapr-api-token"])),
   });
-  return withTurnBudget(listener, opts.requestsPerTurn ?? 32, opts.log);
+  return withTurnBudget(listener, opts.requestsPerTurn ?? DEFAULT_REQUESTS_PER_TURN, opts.log);
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** The host options every entry point reads from its server config (serverConfigSchema). */
+export function hostSettings(config: {
+  APP_API_TOKEN: string | null;
+  HTTP_REQUESTS_PER_TURN: number;
+}): Pick<HostOptions, "appApiToken" | "requestsPerTurn"> {
+  return { appApiToken: config.APP_API_TOKEN, requestsPerTurn: config.HTTP_REQUESTS_PER_TURN };
 }
 
 export function createRegistry(defaultMetrics = true): Registry {

@@ -135,7 +135,7 @@ export interface MountedApp {
   /** Step 3: release what the app created (not the ClickHouse client it was given). */
   close(): Promise<void>;
 }
-export { createHost, createRegistry, listen } from "./host";
+export { createHost, createRegistry, hostSettings, listen } from "./host";
 export { jsonBody, rawBodyOf, type FastPath } from "./fast-path";
 export { withTurnBudget } from "./turn-budget";
 export { serverConfigSchema, redisConfigSchema, appTokenConfigSchema } from "./server-config";

@@ -1,4 +1,5 @@
 import { defineSchema } from "@budmetrics/config";
+import { DEFAULT_REQUESTS_PER_TURN } from "./turn-budget";
 
 /**
  * Dapr app token (BRIEF §4): the host checks it on every route but health for every app it serves,
@@ -22,7 +23,7 @@ export function serverConfigSchema(defaultPort: number) {
     HTTP_REQUESTS_PER_TURN: {
       type: "int",
       min: 0,
-      default: 32,
+      default: DEFAULT_REQUESTS_PER_TURN,
       doc: "requests dispatched per event-loop turn, the rest wait for the next turns, so a busy server still accepts new connections quickly (0 = unbounded)",
     },
     LOG_LEVEL: {

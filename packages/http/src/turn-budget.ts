@@ -1,6 +1,9 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Logger } from "@budmetrics/logger";
 
+/** HTTP_REQUESTS_PER_TURN's default (server-config.ts) and the host's when none is given. */
+export const DEFAULT_REQUESTS_PER_TURN = 32;
+
 /**
  * Dispatches at most `perTurn` requests per event-loop turn; the others wait, in arrival order, for
  * the next turns.
@@ -18,9 +21,7 @@ import type { Logger } from "@budmetrics/logger";
  */
 export function withTurnBudget(listener: RequestListener, perTurn: number, log: Logger): RequestListener {
   if (perTurn <= 0) return listener;
-  // A FIFO with a moving head: shift() on a long array is O(n).
-  let queue: Array<[IncomingMessage, ServerResponse] | undefined> = [];
-  let head = 0;
+  const queue: Array<[IncomingMessage, ServerResponse]> = [];
   let dispatched = 0; // requests dispatched in the current turn
   let scheduled = false;
 
@@ -39,21 +40,9 @@ export function withTurnBudget(listener: RequestListener, perTurn: number, log: 
   // queued from inside an immediate run in the next turn, so each turn dispatches one share.
   const endOfTurn = (): void => {
     scheduled = false;
-    while (dispatched < perTurn && head < queue.length) {
-      const [req, res] = queue[head]!;
-      queue[head++] = undefined;
-      dispatched++;
-      dispatch(req, res);
-    }
-    if (head === queue.length) {
-      queue = [];
-      head = 0;
-    } else if (head > 1024 && head * 2 > queue.length) {
-      queue = queue.slice(head);
-      head = 0;
-    }
+    for (const [req, res] of queue.splice(0, perTurn - dispatched)) dispatch(req, res);
     dispatched = 0;
-    if (head < queue.length) schedule();
+    if (queue.length > 0) schedule();
   };
   const schedule = (): void => {
     if (scheduled) return;
@@ -63,7 +52,7 @@ export function withTurnBudget(listener: RequestListener, perTurn: number, log: 
 
   return (req, res) => {
     schedule();
-    if (head === queue.length && dispatched < perTurn) {
+    if (queue.length === 0 && dispatched < perTurn) {
       dispatched++;
       dispatch(req, res);
       return;
