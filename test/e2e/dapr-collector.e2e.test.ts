@@ -115,7 +115,7 @@ describeWithDocker("collector behind a real Dapr sidecar", () => {
       CLICKHOUSE_DATABASE: "budmetrics_e2e",
       REDIS_URL: `redis://${redisC.getHost()}:${redisC.getMappedPort(6379)}`,
       APP_API_TOKEN: APP_TOKEN,
-      COLLECTOR_BATCH_MAX_WAIT_MS: "50",
+      COLLECTOR_INSERT_MIN_INTERVAL_MS: "50",
     };
     const chConfig = loadConfig(clickhouseConfigSchema, env);
     ch = await createClickHouse(chConfig, log);

@@ -61,7 +61,7 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
     const batchLog = log.child({ component: "batcher", kind });
     batchers[kind] = createBatcher((rows) => sink.write(kind, rows), {
       maxBatchRows: config.COLLECTOR_BATCH_MAX_ROWS,
-      maxWaitMs: config.COLLECTOR_BATCH_MAX_WAIT_MS,
+      minIntervalMs: config.COLLECTOR_INSERT_MIN_INTERVAL_MS,
       maxQueueRows: config.COLLECTOR_QUEUE_MAX_ROWS,
       maxQueueBytes: config.COLLECTOR_QUEUE_MAX_BYTES,
       flushTimeoutMs: config.COLLECTOR_FLUSH_TIMEOUT_MS,

@@ -50,11 +50,11 @@ export const collectorConfigSchema = mergeSchemas(
       default: 20_000,
       doc: "a batch is flushed as soon as it holds this many rows (rows)",
     },
-    COLLECTOR_BATCH_MAX_WAIT_MS: {
+    COLLECTOR_INSERT_MIN_INTERVAL_MS: {
       type: "int",
-      min: 1,
-      default: 500,
-      doc: "longest a row waits in the queue before its batch is flushed (milliseconds)",
+      min: 0,
+      default: 100,
+      doc: "group commit: rows are written at once when no write is in flight, but two writes into one table start at least this far apart unless a full batch waits — at most 1000/N inserts per second per table, so light traffic does not make a part per event (milliseconds)",
     },
     COLLECTOR_QUEUE_MAX_ROWS: {
       type: "int",

@@ -38,7 +38,7 @@ const rows = (prefix: string, n: number): PreparedRow[] =>
 
 const defaults: BatcherOptions = {
   maxBatchRows: 10,
-  maxWaitMs: 1_000,
+  minIntervalMs: 1_000,
   maxQueueRows: 30,
   maxQueueBytes: 1_000_000,
   flushTimeoutMs: 5_000,
@@ -50,20 +50,53 @@ beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());
 
 describe("batcher", () => {
-  it("does not resolve a write until its batch is committed, and flushes on the wait", async () => {
+  it("writes at once when nothing is in flight, and resolves only after the commit", async () => {
     const sink = memorySink();
+    let release!: () => void;
+    sink.holdUntil(new Promise<void>((r) => (release = r)));
     const b = createBatcher((r) => sink.write(r), defaults);
     let done = false;
     const p = b.write(rows("a", 3)).then((o) => {
       done = true;
       return o;
     });
-    await jest.advanceTimersByTimeAsync(999);
-    expect(sink.batches).toHaveLength(0);
-    expect(done).toBe(false);
-    await jest.advanceTimersByTimeAsync(1);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(sink.batches).toHaveLength(1); // no timer waited for
+    expect(done).toBe(false); // not committed yet
+    release();
     expect(await p).toEqual(["inserted", "inserted", "inserted"]);
-    expect(sink.batches).toHaveLength(1);
+  });
+
+  it("gathers writes only while a write is in flight (group commit)", async () => {
+    const sink = memorySink();
+    let release!: () => void;
+    sink.holdUntil(new Promise<void>((r) => (release = r)));
+    const b = createBatcher((r) => sink.write(r), { ...defaults, minIntervalMs: 0 });
+    const p1 = b.write(rows("a", 1));
+    await jest.advanceTimersByTimeAsync(0);
+    const p2 = b.write(rows("b", 2));
+    const p3 = b.write(rows("c", 3));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(sink.batches.map((x) => x.length)).toEqual([1]);
+    release();
+    await Promise.all([p1, p2, p3]);
+    expect(sink.batches.map((x) => x.length)).toEqual([1, 5]); // b and c in one write, at once
+  });
+
+  it("starts two writes at least minIntervalMs apart, unless a full batch waits", async () => {
+    const sink = memorySink();
+    const b = createBatcher((r) => sink.write(r), { ...defaults, minIntervalMs: 100 });
+    await b.write(rows("a", 1));
+    const p = b.write(rows("b", 1));
+    await jest.advanceTimersByTimeAsync(50);
+    expect(sink.batches).toHaveLength(1); // light traffic: the bound holds the second write back
+    await jest.advanceTimersByTimeAsync(50);
+    await p;
+    expect(sink.batches).toHaveLength(2);
+    const full = b.write(rows("c", 10)); // maxBatchRows: a full batch does not wait
+    await jest.advanceTimersByTimeAsync(0);
+    await full;
+    expect(sink.batches).toHaveLength(3);
   });
 
   it("flushes as soon as a batch is full, one flush in flight, writes never split", async () => {
@@ -144,11 +177,12 @@ describe("batcher", () => {
 
   it("drains on shutdown: refuses new writes, flushes queued ones without waiting, abandons on deadline", async () => {
     const sink = memorySink();
-    const b = createBatcher((r) => sink.write(r), { ...defaults, maxWaitMs: 60_000 });
+    const b = createBatcher((r) => sink.write(r), { ...defaults, minIntervalMs: 60_000 });
+    await b.write(rows("z", 1)); // the next write waits out the interval…
     const queued = b.write(rows("a", 4));
     b.stopAccepting();
     await expect(b.write(rows("b", 1))).rejects.toMatchObject({ code: "SINK_SHUTTING_DOWN" });
-    await b.drain();
+    await b.drain(); // …unless the batcher drains
     await expect(queued).resolves.toHaveLength(4);
 
     const sink2 = memorySink();
@@ -169,11 +203,12 @@ describe("batcher", () => {
     const sink = memorySink();
     sink.stored.add("a1");
     const b = createBatcher((r) => sink.write(r), defaults);
+    await b.write(rows("z", 1));
     const p1 = b.write(rows("a", 2));
     const p2 = b.write(rows("b", 3));
     await jest.advanceTimersByTimeAsync(1_000);
     expect(await p1).toEqual(["inserted", "duplicate"]);
     expect(await p2).toEqual(["inserted", "inserted", "inserted"]);
-    expect(sink.batches).toHaveLength(1);
+    expect(sink.batches).toHaveLength(2);
   });
 });

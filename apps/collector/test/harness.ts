@@ -30,7 +30,7 @@ export async function startCollector(
   env: Record<string, string> = {},
   extra: { claims?: ClaimStore; log?: Logger } = {},
 ): Promise<RunningCollector> {
-  const config = loadConfig(collectorConfigSchema, { COLLECTOR_BATCH_MAX_WAIT_MS: "20", ...env });
+  const config = loadConfig(collectorConfigSchema, { COLLECTOR_INSERT_MIN_INTERVAL_MS: "20", ...env });
   const registry = createRegistry(false);
   const { log = createSilentLogger(), ...rest } = extra;
   const app = await createCollectorApp({ ch, log, config, registry, ...rest });

@@ -37,7 +37,7 @@ describe("idempotency", () => {
   it("counts every inference once after a redelivery storm: within a batch, across batches, after a restart", async () => {
     const before = await countInferences(engine.ch);
     const data = events(300);
-    const first = await startCollector(engine.ch, { COLLECTOR_BATCH_MAX_WAIT_MS: "30" });
+    const first = await startCollector(engine.ch, { COLLECTOR_INSERT_MIN_INTERVAL_MS: "30" });
     // Same events three times in one delivery and concurrently in parallel deliveries (same batch or not).
     const storm = [...data, ...data.slice(0, 150), ...data.slice(100, 300)];
     const answers = await Promise.all([
@@ -94,7 +94,7 @@ describe("idempotency", () => {
   });
 
   it("sees a SUCCESS-acknowledged event in a query issued right after the acknowledgement", async () => {
-    const c = await startCollector(engine.ch, { COLLECTOR_BATCH_MAX_WAIT_MS: "5" });
+    const c = await startCollector(engine.ch, { COLLECTOR_INSERT_MIN_INTERVAL_MS: "5" });
     for (const d of events(5)) {
       const res = await c.post("/dapr/events/inference", inferenceCloudEvent(d), {
         "content-type": "application/cloudevents+json",
@@ -171,7 +171,7 @@ describe("back-pressure", () => {
     const c = await startCollector(engine.ch, {
       COLLECTOR_QUEUE_MAX_ROWS: "60",
       COLLECTOR_BATCH_MAX_ROWS: "50",
-      COLLECTOR_BATCH_MAX_WAIT_MS: "20",
+      COLLECTOR_INSERT_MIN_INTERVAL_MS: "20",
     });
     const data = events(600);
     const deliveries = Array.from({ length: 30 }, (_, i) => data.slice(i * 20, i * 20 + 20));
@@ -217,7 +217,11 @@ describe("back-pressure", () => {
     };
     const c = await startCollector(
       engine.ch,
-      { COLLECTOR_QUEUE_MAX_ROWS: "10", COLLECTOR_BATCH_MAX_ROWS: "10", COLLECTOR_BATCH_MAX_WAIT_MS: "1000" },
+      {
+        COLLECTOR_QUEUE_MAX_ROWS: "10",
+        COLLECTOR_BATCH_MAX_ROWS: "10",
+        COLLECTOR_INSERT_MIN_INTERVAL_MS: "1000",
+      },
       { claims },
     );
     const data = events(20);
@@ -248,7 +252,7 @@ describe("shutdown", () => {
   it("loses nothing when SIGTERM-style drain happens under load: every SUCCESS stored, the rest RETRY or unanswered", async () => {
     const c = await startCollector(engine.ch, {
       COLLECTOR_BATCH_MAX_ROWS: "200",
-      COLLECTOR_BATCH_MAX_WAIT_MS: "50",
+      COLLECTOR_INSERT_MIN_INTERVAL_MS: "50",
     });
     const data = events(2_000);
     const deliveries = Array.from({ length: 40 }, (_, i) => data.slice(i * 50, i * 50 + 50));

@@ -3,12 +3,18 @@ import { collectorErrors } from "../errors";
 import type { PreparedRow, WriteOutcome } from "./ports";
 
 /**
- * The OpenTelemetry batch span processor's skeleton (bounded queue, flush on size or timer, one
- * flush in flight, a timeout per flush, an unref'd timer, a drain that runs once) with two changes
- * that carry the collector's guarantee:
+ * The OpenTelemetry batch span processor's skeleton (bounded queue, one flush in flight, a timeout
+ * per flush, an unref'd timer, a drain that runs once) with three changes that carry the collector's
+ * guarantee and its latency:
  *   1. `write()` resolves only when the rows are committed (never on enqueue), so a delivery is
  *      acknowledged after its rows are stored and not before;
- *   2. a full queue refuses (SINK_QUEUE_FULL → RETRY / 503) instead of dropping.
+ *   2. a full queue refuses (SINK_QUEUE_FULL → RETRY / 503) instead of dropping;
+ *   3. group commit instead of a batch timer: rows are written at once when no write is in flight,
+ *      and gathered only while one is (or while the insert-rate bound says wait). A Dapr sidecar
+ *      delivers one bulk at a time and waits for its answer, so time spent waiting before a write
+ *      is time the whole subscription stands still. The bound (`minIntervalMs` between the starts of
+ *      two writes, unless a full batch is waiting) keeps light traffic from making one part per
+ *      event: every insert makes a part in the raw table and in each rollup its views feed.
  * One `write()` call (one delivery's rows) is never split across batches, so its outcomes arrive
  * together.
  */
@@ -18,7 +24,8 @@ export interface BatchWriter {
 
 export interface BatcherOptions {
   maxBatchRows: number;
-  maxWaitMs: number;
+  /** Least time between the starts of two writes (the insert-rate bound), unless a full batch waits. */
+  minIntervalMs: number;
   /** Rows queued plus rows in flight. */
   maxQueueRows: number;
   /** Serialised bytes queued plus in flight. */
@@ -85,6 +92,7 @@ export function createBatcher(sink: BatchWriter, opts: BatcherOptions): Batcher 
   let accepting = true;
   let draining = false;
   let timer: NodeJS.Timeout | undefined;
+  let lastFlushAt = -Infinity;
   let idleWaiters: Array<() => void> = [];
 
   function clearTimer() {
@@ -100,7 +108,10 @@ export function createBatcher(sink: BatchWriter, opts: BatcherOptions): Batcher 
     }
   }
 
-  /** Decides whether to flush now or when the oldest row's wait runs out. */
+  /**
+   * Group commit: flush now unless a write is in flight (rows gather meanwhile) or the last write
+   * started less than `minIntervalMs` ago (then flush when that interval is over).
+   */
   function schedule() {
     if (flushing) return;
     if (queue.length === 0) {
@@ -108,8 +119,8 @@ export function createBatcher(sink: BatchWriter, opts: BatcherOptions): Batcher 
       notifyIdle();
       return;
     }
-    const waitedMs = Date.now() - queue[0]!.enqueuedAt;
-    if (queuedRows >= opts.maxBatchRows || draining || waitedMs >= opts.maxWaitMs) {
+    const sinceLastMs = Date.now() - lastFlushAt;
+    if (queuedRows >= opts.maxBatchRows || draining || sinceLastMs >= opts.minIntervalMs) {
       clearTimer();
       void flush();
       return;
@@ -120,7 +131,7 @@ export function createBatcher(sink: BatchWriter, opts: BatcherOptions): Batcher 
           timer = undefined;
           schedule();
         },
-        Math.max(1, opts.maxWaitMs - waitedMs),
+        Math.max(1, opts.minIntervalMs - sinceLastMs),
       );
       timer.unref();
     }
@@ -166,6 +177,7 @@ export function createBatcher(sink: BatchWriter, opts: BatcherOptions): Batcher 
     inFlightRows += rowsCount;
     inFlightBytes += bytes;
     flushing = true;
+    lastFlushAt = Date.now();
 
     const rows: PreparedRow[] = batch.length === 1 ? (batch[0]!.rows as PreparedRow[]) : [];
     if (batch.length > 1) for (const u of batch) for (const r of u.rows) rows.push(r);
