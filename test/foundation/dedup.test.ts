@@ -93,6 +93,44 @@ describe("exactly-once writes", () => {
     expect(counts.final).toBe(50);
   });
 
+  it("knows an inference by its id alone: sent again after a restart with another time, it is a duplicate", async () => {
+    const events = [
+      ...generateInferences({
+        seed: 23,
+        count: 30,
+        startMs: day + 5 * 86_400_000,
+        endMs: day + 6 * 86_400_000,
+        catalogue,
+      }),
+    ];
+    const first = await createTestWriter(engine.ch).write(
+      "inference",
+      events.map((e) => prepareInference(e)),
+    );
+    expect(first.inserted).toBe(30);
+    // A publisher that re-stamps on retry, or an example re-run days later: same ids, new times.
+    const restamped = events.map((e, i) => {
+      const shift = (i % 2 === 0 ? 1 : -1) * (i + 1) * 86_400_000 * 7;
+      const at = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
+      return {
+        ...e,
+        request_arrival_time: at(e.request_arrival_time),
+        request_forward_time: at(e.request_forward_time),
+      };
+    });
+    const restarted = createEventWriter({
+      ch: engine.ch,
+      claims: createMemoryClaimStore({ maxCommitted: 10 }),
+    });
+    const again = await restarted.write(
+      "inference",
+      restamped.map((e) => prepareInference(e)),
+    );
+    expect(again.outcomes).toEqual(new Array(30).fill("duplicate"));
+    const counts = await countsFor(events.map((e) => e.inference_id));
+    expect([counts.raw, counts.final]).toEqual([30, 30]);
+  });
+
   it("finds every stored id after a restart in a batch larger than one existence query", async () => {
     // 55k rows: two existence queries in embedded mode (50k ids each at most), eleven over HTTP.
     const events = [

@@ -1,14 +1,26 @@
-import { loadMigrations, migrate, renderContextFrom, renderMigration } from "@budmetrics/clickhouse";
+import {
+  loadMigrations,
+  migrate,
+  renderContextFrom,
+  renderMigration,
+  type ClickHouse,
+} from "@budmetrics/clickhouse";
 import { createSilentLogger } from "@budmetrics/logger";
-import { Tables } from "@budmetrics/schema";
+import { INFERENCE_COLUMNS, Tables, toNumber, type InferenceData } from "@budmetrics/schema";
 import { openTestEngine, type TestEngine } from "../support/engine";
 import { createCatalogue, generateInferences } from "../support/generate";
-import { createTestWriter, writeInferences } from "../support/load";
+import { prepareInference } from "../support/load";
 
-/** A migration that adds tables over existing data (0006) on an engine migrated to 0005 first. */
+/** Migrations that add tables over existing data (0006, 0007) on an engine migrated to 0005 first. */
 const log = createSilentLogger();
 
-describe("0006 per-model rollups on an installation that already holds data", () => {
+/** Raw rows straight into the table, as an installation of an older version stored them. */
+async function insertRaw(ch: ClickHouse, events: readonly InferenceData[]) {
+  const lines = events.map((e) => prepareInference(e).line);
+  await ch.insertJsonEachRow(Tables.inferenceEvents, Buffer.from(lines.join("\n") + "\n"), INFERENCE_COLUMNS);
+}
+
+describe("migrations over an installation that already holds data", () => {
   let old: TestEngine;
   beforeAll(async () => {
     old = await openTestEngine("migrations_backfill", {}, { migrate: false });
@@ -31,14 +43,24 @@ describe("0006 per-model rollups on an installation that already holds data", ()
       )
     ).map((r) => r.k);
 
-  it("backfills both tables from the hourly rollup, never twice on a re-run, then follows new inserts", async () => {
+  const ids = async () => {
+    const [r] = await old.ch.query<{ n: number; d: number }>(
+      `SELECT count() AS n, uniqExact(inference_id) AS d FROM ${old.ch.database}.${Tables.inferenceIds}`,
+    );
+    return { n: toNumber(r?.n), d: toNumber(r?.d) };
+  };
+
+  it("0006 backfills both per-model tables from the hourly rollup, never twice on a re-run, then follows new inserts; 0007 the id table likewise", async () => {
     const ctx = renderContextFrom(old.config);
     const all = loadMigrations();
     await migrate(old.ch, { ctx, log, migrations: all.filter((m) => m.version < 6) });
-    await writeInferences(createTestWriter(old.ch), batch(41, 3_000), 1_000);
+    for (let i = 0; i < 3; i++) await insertRaw(old.ch, batch(41 + i * 100, 1_000));
 
     const report = await migrate(old.ch, { ctx, log, migrations: all });
-    expect(report.applied.map((a) => a.version)).toEqual([6]);
+    expect(report.applied.map((a) => a.version)).toEqual(
+      all.filter((m) => m.version >= 6).map((m) => m.version),
+    );
+    expect(await ids()).toEqual({ n: 3_000, d: 3_000 });
     const hourly = await perModel(Tables.inferenceRollup["1h"], "hour");
     expect(hourly.length).toBeGreaterThan(100);
     expect(await perModel(Tables.inferenceModel["1h"], "hour")).toEqual(hourly);
@@ -47,12 +69,15 @@ describe("0006 per-model rollups on an installation that already holds data", ()
     );
 
     // A run interrupted after the backfill re-runs every statement: the backfill must not repeat.
-    for (const sql of renderMigration(all.find((m) => m.version === 6)!.source, ctx))
-      await old.ch.command(sql);
+    for (const v of [6, 7])
+      for (const sql of renderMigration(all.find((m) => m.version === v)!.source, ctx))
+        await old.ch.command(sql);
     expect(await perModel(Tables.inferenceModel["1h"], "hour")).toEqual(hourly);
+    expect(await ids()).toEqual({ n: 3_000, d: 3_000 });
 
     // From now on the views keep them current.
-    await writeInferences(createTestWriter(old.ch), batch(42, 2_000), 1_000);
+    await insertRaw(old.ch, batch(42, 2_000));
+    expect(await ids()).toEqual({ n: 5_000, d: 5_000 });
     const after = await perModel(Tables.inferenceRollup["1h"], "hour");
     expect(after).not.toEqual(hourly);
     expect(await perModel(Tables.inferenceModel["1h"], "hour")).toEqual(after);

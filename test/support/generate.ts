@@ -26,6 +26,16 @@ export function uuidFrom(rng: () => number): string {
   return `${hex(8)}-${hex(4)}-4${hex(3)}-${((8 + Math.floor(rng() * 4)) as number).toString(16)}${hex(3)}-${hex(12)}`;
 }
 
+/**
+ * A UUIDv7 from the generator: the first 48 bits are `ms` (big-endian), as the gateway's inference
+ * ids (Rust `Uuid::now_v7()`) are; the rest is random. Deterministic for a seed.
+ */
+export function uuidV7From(rng: () => number, ms: number): string {
+  const rand = uuidFrom(rng).replace(/-/g, "");
+  const hex = ms.toString(16).padStart(12, "0") + "7" + rand.slice(13, 16) + rand.slice(16, 32);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
 export interface Catalogue {
   models: Array<{ id: string; name: string; provider: string }>;
   projects: Array<{ id: string; name: string }>;
@@ -93,6 +103,8 @@ export interface InferenceGenOptions {
   catalogue: Catalogue;
   /** Probability that an optional measurement is absent (exercises NULL handling). Default 0.05. */
   missingRate?: number;
+  /** 7: inference ids are UUIDv7 of the arrival time, as the gateway makes them. Default 4 (random). */
+  idVersion?: 4 | 7;
 }
 
 /** Yields `data` objects of add_observability_metrics events, exactly as a gateway would publish them. */
@@ -119,7 +131,7 @@ export function* generateInferences(opts: InferenceGenOptions): Generator<Infere
         ? own[Math.floor(rng() * own.length)]!
         : c.apiKeys[Math.floor(rng() * c.apiKeys.length)]!;
     const data: InferenceData = {
-      inference_id: uuidFrom(rng),
+      inference_id: opts.idVersion === 7 ? uuidV7From(rng, arrival) : uuidFrom(rng),
       project_id: project.id,
       endpoint_id: ep.id,
       model_id: model.id,

@@ -33,15 +33,21 @@ export interface EventWriter {
   write(kind: "inference" | "sample", rows: readonly PreparedRow[]): Promise<WriteResult>;
 }
 
+/**
+ * How each kind finds the keys it already stored. Inferences: by id alone, in the id table (its
+ * sorting key is the id's bytes, so the cost does not grow with the table or with how far apart the
+ * batch's event times are — migrations/0007). Samples: (source, id) within the batch's time range
+ * (a sample's time is part of what it says, so a re-stamped sample is a new sample).
+ */
 const KIND = {
   inference: {
     table: Tables.inferenceEvents,
     columns: INFERENCE_COLUMNS as readonly string[],
     claimPrefix: "inf:",
     existing: (db: string) =>
-      `SELECT toString(inference_id) AS k FROM ${db}.${Tables.inferenceEvents} ` +
-      "WHERE request_arrival_time BETWEEN {from:DateTime64(3, 'UTC')} AND {to:DateTime64(3, 'UTC')} " +
-      "AND inference_id IN {ids:Array(UUID)}",
+      `SELECT toString(inference_id) AS k FROM ${db}.${Tables.inferenceIds} ` +
+      "WHERE UUIDToNum(inference_id) IN (SELECT UUIDToNum(arrayJoin({ids:Array(UUID)})))",
+    timeBounded: false,
     params: (keys: string[]) => ({ ids: keys }),
   },
   sample: {
@@ -52,15 +58,15 @@ const KIND = {
       `SELECT concat(event_source, '\\x01', event_id) AS k FROM ${db}.${Tables.metricSamples} ` +
       "WHERE sample_time BETWEEN {from:DateTime64(3, 'UTC')} AND {to:DateTime64(3, 'UTC')} " +
       "AND event_id IN {ids:Array(String)} AND concat(event_source, '\\x01', event_id) IN {keys:Array(String)}",
+    timeBounded: true,
     params: (keys: string[]) => ({ ids: keys.map((k) => k.slice(k.indexOf("\u0001") + 1)), keys }),
   },
 } as const;
 
 /**
- * Largest id list sent in one existence query. Every query scans the rows of its time window once,
- * so fewer, larger lists cost less (a 20k-row batch: one scan instead of four). Over HTTP the list
- * travels in the URL (`param_ids`, ≈39 bytes per UUID), which ClickHouse caps at 1 MiB
- * (http_max_uri_size): 5,000 ids stay far below it. The embedded engine takes parameters in process.
+ * Largest id list sent in one existence query. Over HTTP the list travels in the URL (`param_ids`,
+ * ≈39 bytes per UUID), which ClickHouse caps at 1 MiB (http_max_uri_size): 5,000 ids stay far below
+ * it. The embedded engine takes parameters in process.
  */
 const EXISTENCE_CHUNK = { embedded: 50_000, server: 5_000 } as const;
 
@@ -73,15 +79,18 @@ export function createEventWriter(deps: { ch: ClickHouse; claims: ClaimStore }):
     const size = EXISTENCE_CHUNK[ch.mode];
     for (let i = 0; i < rows.length; i += size) {
       const chunk = rows.slice(i, i + size);
-      let min = Infinity;
-      let max = -Infinity;
-      for (const r of chunk) {
-        if (r.timeMs < min) min = r.timeMs;
-        if (r.timeMs > max) max = r.timeMs;
+      let bounds = {};
+      if (spec.timeBounded) {
+        let min = Infinity;
+        let max = -Infinity;
+        for (const r of chunk) {
+          if (r.timeMs < min) min = r.timeMs;
+          if (r.timeMs > max) max = r.timeMs;
+        }
+        bounds = { from: toChDateTime64(min), to: toChDateTime64(max) };
       }
       const result = await ch.query<{ k: string }>(spec.existing(ch.database), {
-        from: toChDateTime64(min),
-        to: toChDateTime64(max),
+        ...bounds,
         ...spec.params(chunk.map((r) => r.key)),
       });
       for (const r of result) found.add(r.k);
@@ -123,7 +132,8 @@ export function createEventWriter(deps: { ch: ClickHouse; claims: ClaimStore }):
       const ours = mine.map((r) => spec.claimPrefix + r.key);
       let inserting = false;
       try {
-        // 3. Keys the claim store does not know may still be stored (restart, evicted): ask the table.
+        // 3. Keys the claim store does not know may still be stored (restart, evicted): ask the table
+        //    (inferences by id alone, whatever time they now carry).
         const existing = mine.length > 0 ? await findExisting(kind, mine) : new Set<string>();
         const fresh = mine.filter((r) => !existing.has(r.key));
         for (const r of mine) if (existing.has(r.key)) outcomes[firstIndex.get(r.key)!] = "duplicate";

@@ -5,6 +5,8 @@
  */
 export const Tables = {
   inferenceEvents: "inference_events",
+  /** Every stored inference_id, sorted by its bytes (UUIDv7: by time): the writer's identity check. */
+  inferenceIds: "inference_ids",
   metricSamples: "metric_samples",
   quarantine: "quarantine",
   inferenceRollup: { "5m": "inference_rollup_5m", "1h": "inference_rollup_1h", "1d": "inference_rollup_1d" },
