@@ -1,28 +1,34 @@
 /**
- * pnpm bench:ingest — end-to-end ingestion rate of the collector against the straight-insert rate of
- * the same kind and number of rows, measured in the same run, on a fresh embedded engine.
+ * pnpm bench:ingest — the collector's ingestion rate, measured the way its senders drive it, against
+ * the straight-insert rate of the same rows, all in one run on a fresh embedded engine.
  *
- *   collector: Dapr bulk envelopes of generated inference CloudEvents POSTed over HTTP (keep-alive,
- *              N deliveries in flight) to the collector's bulk delivery route; a delivery counts when
- *              every entry was answered SUCCESS (RETRY entries are resent).
- *   straight:  the same number of rows from the same generator (a twin set: the collector's own
- *              rows would be duplicates by then), mapped with toInferenceRow + JSON.stringify as any
- *              client would, inserted with ch.insertJsonEachRow in batches of
- *              COLLECTOR_BATCH_MAX_ROWS into the same table (same materialized views), one at a time.
+ *   sidecar:   what production sees. Events are XADDed to a Redis stream as daprd publishes them, and
+ *              a model of daprd's delivery path (test/support/dapr-sidecar: XREADGROUP poll loop,
+ *              `concurrency` workers blocking per message, the default bulk subscriber with one bulk
+ *              in flight, routing, per-entry statuses, XACK, the inbound retry policy, dead letters)
+ *              delivers them to the collector over HTTP with the settings the project ships
+ *              (components/*.yaml, GET /dapr/subscribe). Two phases:
+ *                backlog — the stream is filled first, then the sidecar starts: drain rate;
+ *                live    — the sidecar runs, a publisher adds events at a fixed rate: ack latency
+ *                          (XACK time minus the time Redis stored the event).
+ *   direct:    Dapr bulk envelopes POSTed straight to the collector, N in flight (what no sidecar
+ *              does: the ceiling of the collector itself).
+ *   straight:  the same number of rows from the same generator inserted with ch.insertJsonEachRow
+ *              in batches of COLLECTOR_BATCH_MAX_ROWS, one at a time (the engine's own rate).
  *
- * Two processes, as in production, where senders are other machines: this one is the load
- * generator (it builds every request body before the clock starts and only sends them), a forked
- * child is the collector with its embedded engine (its own event loop and heap; the straight insert
- * runs there too, on the same engine). RSS is the child's. Both share the machine's cores.
+ * Processes, as in production: this one is the publisher and load generator (every body and event
+ * is built before its clock starts), a forked child is the collector with its embedded engine, a
+ * second forked child is the sidecar. They share the machine's cores, as a pod's containers do.
  *
- * Flags: --entries 1000 (entries per delivery) --concurrency 48 (deliveries in flight)
- *        --events 200000 (events per run) --runs 3 --batch-rows 20000 --wait-ms 200
- *        --spread-seconds 300 (each run's arrival times span N seconds, the runs one after the other
- *        up to now; a large value such as 86400 measures a backfill, where each batch touches many
- *        more rollup rows)
- *        --shuffle (send each run's events in random time order instead of arrival order: live
- *        traffic arrives roughly in order, which keeps each batch's time range — and so the writer's
- *        existence check and the rollup rows each insert touches — narrow; shuffled is the worst case)
+ * Flags: --events 100000 (events per run and phase) --runs 3 --spread-seconds 300 (arrival times of a
+ *        run span N seconds up to now; 2592000 = 30 days, a backfill) --shuffle (random time order)
+ *        --v4-ids (random inference ids instead of the gateway's UUIDv7)
+ *        --only sidecar|direct (skip the other mode; the straight insert always runs)
+ *        direct: --entries 1000 (entries per POST) --concurrency 48 (POSTs in flight)
+ *        sidecar: --policy ticker|window (daprd 1.17's bulk ticker, or ≥ 1.18's batch window)
+ *                 --live-rate 1000 (events/s) --live-seconds 20 (0 = no live phase)
+ *                 overrides of the shipped settings, printed as such: --sidecar-concurrency N
+ *                 --queue-depth N --max-messages N --max-await-ms N
  */
 import { fork, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -31,45 +37,80 @@ import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
 import { SingleBar, Presets } from "cli-progress";
 import { clickhouseConfigSchema, createClickHouse, migrate, renderContextFrom } from "@budmetrics/clickhouse";
 import { collectorConfigSchema, createCollectorApp, createEventParser } from "@budmetrics/collector";
 import { loadConfig } from "@budmetrics/config";
 import { createHost, createRegistry } from "@budmetrics/http";
 import { createSilentLogger } from "@budmetrics/logger";
-import { INFERENCE_COLUMNS, Tables, toInferenceRow, toNumber } from "@budmetrics/schema";
+import { INFERENCE_COLUMNS, Tables, toInferenceRow, toNumber, type InferenceData } from "@budmetrics/schema";
+import {
+  backlog,
+  fetchSubscription,
+  loadInboundPolicy,
+  loadPubsub,
+  publishAtRate,
+  startSidecar,
+  storedCloudEvent,
+  xaddAll,
+  type FlushPolicy,
+  type RedisPubsubSettings,
+  type Sidecar,
+  type Subscription,
+} from "../test/support/dapr-sidecar";
 import { createCatalogue, generateInferences, inferenceCloudEvent } from "../test/support/generate";
 
 const { values: flags } = parseArgs({
   options: {
-    entries: { type: "string", default: "1000" },
-    concurrency: { type: "string", default: "48" },
-    events: { type: "string", default: "200000" },
+    events: { type: "string", default: "100000" },
     runs: { type: "string", default: "3" },
-    "batch-rows": { type: "string", default: "20000" },
-    "wait-ms": { type: "string", default: "200" },
     "spread-seconds": { type: "string", default: "300" },
     shuffle: { type: "boolean", default: false },
+    "v4-ids": { type: "boolean", default: false },
+    only: { type: "string" },
+    entries: { type: "string", default: "1000" },
+    concurrency: { type: "string", default: "48" },
+    policy: { type: "string", default: "ticker" },
+    "live-rate": { type: "string", default: "1000" },
+    "live-seconds": { type: "string", default: "20" },
+    "sidecar-concurrency": { type: "string" },
+    "queue-depth": { type: "string" },
+    "max-messages": { type: "string" },
+    "max-await-ms": { type: "string" },
   },
 });
-const ENTRIES = Number(flags.entries);
-const CONCURRENCY = Number(flags.concurrency);
-const EVENTS = Number(flags.events);
-const RUNS = Number(flags.runs);
-const BATCH_ROWS = Number(flags["batch-rows"]);
-const WAIT_MS = Number(flags["wait-ms"]);
-const SPREAD_SECONDS = Number(flags["spread-seconds"]);
-for (const [k, v] of Object.entries({
-  ENTRIES,
-  CONCURRENCY,
-  EVENTS,
-  RUNS,
-  BATCH_ROWS,
-  WAIT_MS,
-  SPREAD_SECONDS,
-})) {
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${k.toLowerCase()} must be a positive integer`);
-}
+const positive = (name: string, v: string | undefined, allowZero = false) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1))
+    throw new Error(`--${name} must be an integer ≥ ${allowZero ? 0 : 1}`);
+  return n;
+};
+const EVENTS = positive("events", flags.events);
+const RUNS = positive("runs", flags.runs);
+const SPREAD_SECONDS = positive("spread-seconds", flags["spread-seconds"]);
+const ENTRIES = positive("entries", flags.entries);
+const CONCURRENCY = positive("concurrency", flags.concurrency);
+const LIVE_RATE = positive("live-rate", flags["live-rate"]);
+const LIVE_SECONDS = positive("live-seconds", flags["live-seconds"], true);
+const POLICY = flags.policy as FlushPolicy;
+if (POLICY !== "ticker" && POLICY !== "window") throw new Error("--policy must be ticker or window");
+const ONLY = flags.only;
+if (ONLY !== undefined && ONLY !== "sidecar" && ONLY !== "direct")
+  throw new Error("--only must be sidecar or direct");
+const SIDECAR_OVERRIDES = {
+  ...(flags["sidecar-concurrency"]
+    ? { concurrency: positive("sidecar-concurrency", flags["sidecar-concurrency"]) }
+    : {}),
+  ...(flags["queue-depth"] ? { queueDepth: positive("queue-depth", flags["queue-depth"]) } : {}),
+};
+const BULK_OVERRIDES = {
+  ...(flags["max-messages"] ? { maxMessagesCount: positive("max-messages", flags["max-messages"]) } : {}),
+  ...(flags["max-await-ms"] ? { maxAwaitDurationMs: positive("max-await-ms", flags["max-await-ms"]) } : {}),
+};
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+/** The bench's own stream: the shipped topic name would collide with anything else using this Redis. */
+const TOPIC = `bench-ingest-${process.env.BENCH_TOPIC_SUFFIX ?? process.pid}`;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -77,14 +118,42 @@ function percentile(sorted: number[], p: number): number {
 }
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
-const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "—");
+const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
-/** Messages between the load generator (parent) and the collector process (child). */
-type ToChild = { type: "straight"; run: number } | { type: "finish" };
-type FromChild =
-  | { type: "ready"; port: number; rss: number }
+const CATALOGUE_SEED = 42;
+type Phase = "direct" | "straight" | "backlog" | "live";
+const PHASE_SEED: Record<Phase, number> = { direct: 1000, straight: 5000, backlog: 7000, live: 9000 };
+const PHASES: Phase[] = ["direct", "straight", "backlog"];
+
+/**
+ * One phase's events in one run: its own stretch of the window (the phases and runs one after the
+ * other up to now), in arrival order unless --shuffle.
+ */
+function phaseEvents(phase: Phase, run: number, windowEnd: number, count = EVENTS): InferenceData[] {
+  const slot = phase === "live" ? 0 : 1 + run * PHASES.length + PHASES.indexOf(phase);
+  const endMs = windowEnd - slot * SPREAD_SECONDS * 1000;
+  const events = [
+    ...generateInferences({
+      seed: PHASE_SEED[phase] + run,
+      count,
+      startMs: endMs - SPREAD_SECONDS * 1000,
+      endMs,
+      catalogue: createCatalogue(CATALOGUE_SEED),
+      idVersion: flags["v4-ids"] ? 4 : 7,
+    }),
+  ];
+  if (!flags.shuffle) events.sort((a, b) => (a.request_arrival_time < b.request_arrival_time ? -1 : 1));
+  return events;
+}
+
+// --- IPC ------------------------------------------------------------------------------------------
+type ToCollector = { type: "straight"; run: number } | { type: "finish" };
+type FromCollector =
+  | { type: "ready"; port: number; rss: number; config: Record<string, unknown> }
   | { type: "straight-done"; seconds: number }
   | {
       type: "finished";
@@ -93,30 +162,48 @@ type FromChild =
       flushSeconds: number;
       flushCount: number;
       peakRss: number;
+      activeParts: number;
     };
+type ToSidecar = { type: "start"; appUrl: string } | { type: "stats" } | { type: "stop" };
+type FromSidecar =
+  | {
+      type: "started";
+      pubsub: RedisPubsubSettings;
+      subscription: Subscription;
+      inbound: ReturnType<typeof loadInboundPolicy>;
+    }
+  | {
+      type: "stats";
+      acked: number;
+      bulkSizes: number[];
+      latencies: number[];
+      postErrors: number;
+      retries: number;
+      deadLettered: number;
+      redelivered: number;
+      peakRss: number;
+    }
+  | { type: "stopped" };
 
-const CATALOGUE_SEED = 42;
-const twinSeed = (run: number) => 5000 + run;
-
-/** One run's events: its own stretch of the window, in arrival order unless --shuffle. */
-function runEvents(seed: number, run: number, windowEnd: number) {
-  const endMs = windowEnd - (RUNS - 1 - run) * SPREAD_SECONDS * 1000;
-  const events = [
-    ...generateInferences({
-      seed,
-      count: EVENTS,
-      startMs: endMs - SPREAD_SECONDS * 1000,
-      endMs,
-      catalogue: createCatalogue(CATALOGUE_SEED),
-    }),
-  ];
-  if (!flags.shuffle) events.sort((a, b) => (a.request_arrival_time < b.request_arrival_time ? -1 : 1));
-  return events;
+function inbox<M extends { type: string }>(child: ChildProcess) {
+  const box: M[] = [];
+  const waiters: Array<() => void> = [];
+  child.on("message", (m: M) => {
+    box.push(m);
+    waiters.splice(0).forEach((w) => w());
+  });
+  return async function receive<T extends M["type"]>(type: T): Promise<Extract<M, { type: T }>> {
+    for (;;) {
+      const i = box.findIndex((m) => m.type === type);
+      if (i >= 0) return box.splice(i, 1)[0] as Extract<M, { type: T }>;
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
 }
 
-/** The collector process: engine, migrations, the collector app on an HTTP port, the straight insert. */
+// --- the collector process ------------------------------------------------------------------------
 async function collectorProcess(windowEnd: number): Promise<void> {
-  const send = (m: FromChild) => process.send!(m);
+  const send = (m: FromCollector) => process.send!(m);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bm-bench-ingest-"));
   const log = createSilentLogger();
   const chConfig = loadConfig(clickhouseConfigSchema, {
@@ -128,34 +215,39 @@ async function collectorProcess(windowEnd: number): Promise<void> {
   const ch = await createClickHouse(chConfig, log);
   await migrate(ch, { ctx: renderContextFrom(chConfig), log });
 
-  const config = loadConfig(collectorConfigSchema, {
-    COLLECTOR_BATCH_MAX_ROWS: String(BATCH_ROWS),
-    COLLECTOR_BATCH_MAX_WAIT_MS: String(WAIT_MS),
-    COLLECTOR_QUEUE_MAX_ROWS: String(Math.max(200_000, BATCH_ROWS * 4)),
-    COLLECTOR_MAX_BODY_BYTES: String(64 * 1024 * 1024),
-  });
+  // The shipped defaults, but for the bench's own topic (and whatever COLLECTOR_* the caller set).
+  const env: Record<string, string> = { COLLECTOR_TOPIC: TOPIC };
+  for (const [k, v] of Object.entries(process.env))
+    if (k.startsWith("COLLECTOR_") && v !== undefined) env[k] = v;
+  const config = loadConfig(collectorConfigSchema, env);
   const registry = createRegistry(false);
   const app = await createCollectorApp({ ch, log, config, registry });
   const server = http.createServer(createHost({ apps: [app], log, registry: createRegistry(false) }));
-  // As in production (packages/http listen): idle keep-alive sockets outlive the pauses between runs,
-  // so the client never reuses a socket the server has just closed (ECONNRESET).
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   let peakRss = process.memoryUsage().rss;
   const rssTimer = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 100);
-  send({ type: "ready", port: (server.address() as AddressInfo).port, rss: peakRss });
+  send({
+    type: "ready",
+    port: (server.address() as AddressInfo).port,
+    rss: peakRss,
+    config: {
+      COLLECTOR_INSERT_MIN_INTERVAL_MS: config.COLLECTOR_INSERT_MIN_INTERVAL_MS,
+      COLLECTOR_BATCH_MAX_ROWS: config.COLLECTOR_BATCH_MAX_ROWS,
+      COLLECTOR_MAX_BODY_BYTES: config.COLLECTOR_MAX_BODY_BYTES,
+    },
+  });
 
-  process.on("message", (m: ToChild) => {
+  process.on("message", (m: ToCollector) => {
     void (async () => {
       if (m.type === "straight") {
-        // Straight insert of the twin rows: generated before the clock, mapped and inserted inside it.
-        const twin = runEvents(twinSeed(m.run), m.run, windowEnd);
+        const twin = phaseEvents("straight", m.run, windowEnd);
         const t1 = performance.now();
-        for (let i = 0; i < twin.length; i += BATCH_ROWS) {
+        for (let i = 0; i < twin.length; i += config.COLLECTOR_BATCH_MAX_ROWS) {
           const lines = twin
-            .slice(i, i + BATCH_ROWS)
+            .slice(i, i + config.COLLECTOR_BATCH_MAX_ROWS)
             .map((d) =>
               JSON.stringify(toInferenceRow(d, { id: d.inference_id, source: "budgateway", type: "x" })),
             );
@@ -168,9 +260,12 @@ async function collectorProcess(windowEnd: number): Promise<void> {
         send({ type: "straight-done", seconds: (performance.now() - t1) / 1000 });
         return;
       }
-      // finish: count what is stored, read the flush histogram, shut down in order.
       const [stored] = await ch.query<{ n: number; d: number }>(
         `SELECT count() AS n, uniqExact(inference_id) AS d FROM ${ch.database}.${Tables.inferenceEvents}`,
+      );
+      const [parts] = await ch.query<{ n: number }>(
+        `SELECT count() AS n FROM system.parts WHERE database = {db:String} AND active`,
+        { db: ch.database },
       );
       const flush = (
         await registry.getSingleMetricAsString("budmetrics_collector_flush_duration_seconds")
@@ -180,6 +275,7 @@ async function collectorProcess(windowEnd: number): Promise<void> {
           .filter(
             (l) =>
               l.startsWith(`budmetrics_collector_flush_duration_seconds_${suffix}{`) &&
+              l.includes('kind="inference"') &&
               l.includes('result="ok"'),
           )
           .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
@@ -197,6 +293,7 @@ async function collectorProcess(windowEnd: number): Promise<void> {
         flushSeconds: metricValue("sum"),
         flushCount: metricValue("count"),
         peakRss,
+        activeParts: toNumber(parts?.n),
       });
       process.disconnect();
     })().catch((err: unknown) => {
@@ -206,90 +303,129 @@ async function collectorProcess(windowEnd: number): Promise<void> {
   });
 }
 
-/** The load generator: builds the deliveries, drives the child over HTTP, prints the figures. */
-async function main() {
-  // Inputs, built before the clock starts: one distinct set of events per run.
-  const windowEnd = Date.now();
+// --- the sidecar process --------------------------------------------------------------------------
+async function sidecarProcess(): Promise<void> {
+  const send = (m: FromSidecar) => process.send!(m);
+  let sidecar: Sidecar | undefined;
+  let latencies: number[] = [];
+  let bulkSizes: number[] = [];
+  let peakRss = process.memoryUsage().rss;
+  const rssTimer = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 100);
+  process.on("message", (m: ToSidecar) => {
+    void (async () => {
+      if (m.type === "start") {
+        const pubsub = { ...loadPubsub(), ...SIDECAR_OVERRIDES };
+        // As daprd does at start-up: the app's own subscription, then the component files.
+        const subscription = await fetchSubscription(m.appUrl, pubsub.name);
+        subscription.bulkSubscribe = { enabled: true, ...subscription.bulkSubscribe, ...BULK_OVERRIDES };
+        const inbound = loadInboundPolicy(pubsub.name);
+        sidecar = await startSidecar({
+          redisUrl: REDIS_URL,
+          appUrl: m.appUrl,
+          pubsub,
+          inbound,
+          subscription,
+          flushPolicy: POLICY,
+          onAck: (ms) => latencies.push(ms),
+          onBulk: (b) => {
+            if (b.attempt === 0) bulkSizes.push(b.entries);
+          },
+        });
+        send({ type: "started", pubsub, subscription, inbound });
+      } else if (m.type === "stats") {
+        const s = sidecar!.stats;
+        send({
+          type: "stats",
+          acked: s.acked,
+          bulkSizes,
+          latencies,
+          postErrors: s.postErrors,
+          retries: s.retries,
+          deadLettered: s.deadLettered,
+          redelivered: s.redelivered,
+          peakRss,
+        });
+        latencies = [];
+        bulkSizes = [];
+      } else {
+        await sidecar?.stop();
+        clearInterval(rssTimer);
+        send({ type: "stopped" });
+        process.disconnect();
+      }
+    })().catch((err: unknown) => {
+      process.stderr.write(`sidecar process failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    });
+  });
+}
 
-  const child: ChildProcess = fork(__filename, process.argv.slice(2), {
-    env: { ...process.env, BENCH_INGEST_ROLE: "collector", BENCH_WINDOW_END: String(windowEnd) },
+// --- the publisher and load generator -------------------------------------------------------------
+async function main() {
+  const windowEnd = Date.now();
+  const redis = new Redis(REDIS_URL);
+  await redis.del(TOPIC);
+
+  const collector = fork(__filename, process.argv.slice(2), {
+    env: {
+      ...process.env,
+      BENCH_INGEST_ROLE: "collector",
+      BENCH_WINDOW_END: String(windowEnd),
+      BENCH_TOPIC_SUFFIX: String(process.pid),
+    },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
-  const inbox: FromChild[] = [];
-  const waiters: Array<() => void> = [];
-  child.on("message", (m: FromChild) => {
-    inbox.push(m);
-    waiters.splice(0).forEach((w) => w());
-  });
-  child.on("exit", (code) => {
+  const fromCollector = inbox<FromCollector>(collector);
+  collector.on("exit", (code) => {
     if (code !== 0) {
       process.stderr.write(`bench failed: the collector process exited with ${code}\n`);
       process.exit(1);
     }
   });
-  async function receive<T extends FromChild["type"]>(type: T): Promise<Extract<FromChild, { type: T }>> {
-    for (;;) {
-      const i = inbox.findIndex((m) => m.type === type);
-      if (i >= 0) return inbox.splice(i, 1)[0] as Extract<FromChild, { type: T }>;
-      await new Promise<void>((resolve) => waiters.push(resolve));
-    }
-  }
-  const ready = await receive("ready");
-  const port = ready.port;
+  const ready = await fromCollector("ready");
+  const appUrl = `http://127.0.0.1:${ready.port}`;
+  const pubsubName = loadPubsub().name;
+  const target = { topic: TOPIC, pubsubname: pubsubName };
+  const stored = (events: InferenceData[]) =>
+    events.map((d) => storedCloudEvent(inferenceCloudEvent(d) as Record<string, unknown>, target));
 
-  function buildBodies(run: number): Buffer[] {
-    const data = runEvents(1000 + run, run, windowEnd);
-    const bodies: Buffer[] = [];
-    for (let i = 0; i < data.length; i += ENTRIES) {
-      const entries = data.slice(i, i + ENTRIES).map((d, j) => ({
-        entryId: `${run}-${i + j}`,
-        event: {
-          ...inferenceCloudEvent(d),
-          topic: "budMetricsMessages",
-          pubsubname: "pubsub-redis",
-          traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        },
-        contentType: "application/cloudevents+json",
-        metadata: {},
-      }));
-      bodies.push(
-        Buffer.from(
-          JSON.stringify({
-            id: `bulk-${run}-${i}`,
-            type: "com.dapr.event.sent.bulk",
-            topic: "budMetricsMessages",
-            pubsubname: "pubsub-redis",
-            metadata: {},
-            entries,
-          }),
-        ),
-      );
-    }
-    return bodies;
-  }
-  let bodies = buildBodies(0);
-  const bytesPerEvent = bodies.reduce((n, b) => n + b.length, 0) / EVENTS;
+  const runDirect = ONLY !== "sidecar";
+  const runSidecar = ONLY !== "direct";
+  const totalSteps = RUNS * EVENTS * (1 + (runDirect ? 1 : 0) + (runSidecar ? 1 : 0));
+  const bar = new SingleBar(
+    {
+      format: "{phase} [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s",
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 5_000,
+    },
+    Presets.shades_classic,
+  );
+  bar.start(totalSteps, 0, { phase: "starting", rate: "-" });
+  let progress = 0;
 
-  // The collector's JS work alone (parse each body once, validate, map, serialise): its ceiling
-  // without the engine.
+  // The collector's JS work alone (parse, validate, map, serialise): its ceiling without the engine.
   const parser = createEventParser({
     sampleTypes: loadConfig(collectorConfigSchema, {}).COLLECTOR_SAMPLE_EVENT_TYPES,
   });
+  const sample = phaseEvents("direct", 0, windowEnd, Math.min(EVENTS, 50_000)).map((d) =>
+    JSON.stringify(inferenceCloudEvent(d)),
+  );
   const tj = performance.now();
   let parsedRows = 0;
-  for (const body of bodies) {
-    const envelope = JSON.parse(body.toString("utf8")) as { entries: Array<{ event: unknown }> };
-    for (const e of envelope.entries) if (parser.parseCloudEvent(e.event).ok) parsedRows++;
-  }
+  for (const text of sample) if (parser.parseCloudEvent(JSON.parse(text)).ok) parsedRows++;
   const jsRate = parsedRows / ((performance.now() - tj) / 1000);
 
+  // Direct POSTs.
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   function post(body: Buffer): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
           host: "127.0.0.1",
-          port,
+          port: ready.port,
           path: "/dapr/events/inference",
           method: "POST",
           agent,
@@ -308,107 +444,259 @@ async function main() {
       req.end(body);
     });
   }
+  function directBodies(run: number): Buffer[] {
+    const data = phaseEvents("direct", run, windowEnd);
+    const bodies: Buffer[] = [];
+    for (let i = 0; i < data.length; i += ENTRIES) {
+      const entries = data.slice(i, i + ENTRIES).map((d, j) => ({
+        entryId: `${run}-${i + j}`,
+        event: JSON.parse(
+          storedCloudEvent(inferenceCloudEvent(d) as Record<string, unknown>, target),
+        ) as unknown,
+        contentType: "application/cloudevents+json",
+        metadata: {},
+      }));
+      bodies.push(
+        Buffer.from(
+          JSON.stringify({
+            id: `bulk-${run}-${i}`,
+            type: "com.dapr.event.sent.bulk",
+            topic: TOPIC,
+            pubsubname: pubsubName,
+            metadata: {},
+            entries,
+          }),
+        ),
+      );
+    }
+    return bodies;
+  }
 
-  const bar = new SingleBar(
-    {
-      format: "{phase} [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s",
-      hideCursor: true,
-      noTTYOutput: true,
-      notTTYSchedule: 5_000,
-    },
-    Presets.shades_classic,
-  );
-  bar.start(RUNS * EVENTS * 2, 0, { phase: "collector", rate: "-" });
-  let progress = 0;
+  // The sidecar, started once (as daprd is), idle between phases.
+  let sidecar: ChildProcess | undefined;
+  let fromSidecar: ReturnType<typeof inbox<FromSidecar>> | undefined;
+  let started: Extract<FromSidecar, { type: "started" }> | undefined;
+  const sidecarStats = async () => {
+    sidecar!.send({ type: "stats" } satisfies ToSidecar);
+    return fromSidecar!("stats");
+  };
+  async function waitAcked(target: number, onTick: (acked: number) => void) {
+    let acked = 0;
+    const bulkSizes: number[] = [];
+    const latencies: number[] = [];
+    let last: Extract<FromSidecar, { type: "stats" }> | undefined;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 50));
+      last = await sidecarStats();
+      bulkSizes.push(...last.bulkSizes);
+      latencies.push(...last.latencies);
+      acked = last.acked;
+      onTick(acked);
+      if (acked >= target) return { bulkSizes, latencies, last };
+    }
+  }
 
   const results: Array<{
-    collectorRate: number;
-    straightRate: number;
-    latencies: number[];
-    retries: number;
+    direct?: number;
+    directLatencies?: number[];
+    straight: number;
+    backlog?: number;
+    backlogBulks?: number[];
   }> = [];
+  let ackedSoFar = 0;
+  let sent = 0;
   for (let run = 0; run < RUNS; run++) {
-    if (run > 0) bodies = buildBodies(run);
-    // Collector, end to end.
-    const latencies: number[] = [];
-    let retries = 0;
-    let nextBody = 0;
-    const t0 = performance.now();
-    async function worker() {
-      for (;;) {
-        const i = nextBody++;
-        if (i >= bodies.length) return;
+    const r: (typeof results)[number] = { straight: 0 };
+    if (runDirect) {
+      const bodies = directBodies(run);
+      const latencies: number[] = [];
+      let next = 0;
+      const t0 = performance.now();
+      const worker = async () => {
         for (;;) {
-          const s = performance.now();
-          const res = await post(bodies[i]!);
-          latencies.push(performance.now() - s);
-          const statuses = (JSON.parse(res.text) as { statuses: Array<{ status: string }> }).statuses;
-          if (res.status === 200 && statuses.every((x) => x.status === "SUCCESS")) break;
-          // RETRY entries (back-pressure) are resent with the whole delivery; duplicates answer SUCCESS.
-          retries++;
-          await new Promise((r) => setTimeout(r, 20));
+          const i = next++;
+          if (i >= bodies.length) return;
+          for (;;) {
+            const s = performance.now();
+            const res = await post(bodies[i]!);
+            latencies.push(performance.now() - s);
+            const statuses = (JSON.parse(res.text) as { statuses: Array<{ status: string }> }).statuses;
+            if (res.status === 200 && statuses.every((x) => x.status === "SUCCESS")) break;
+            await new Promise((resolve) => setTimeout(resolve, 20)); // RETRY (back-pressure): resend
+          }
+          progress += Math.min(ENTRIES, EVENTS - i * ENTRIES);
+          bar.update(progress, {
+            phase: `run ${run + 1}/${RUNS} direct  `,
+            rate: fmt(((i + 1) * ENTRIES) / ((performance.now() - t0) / 1000)),
+          });
         }
-        const n = Math.min(ENTRIES, EVENTS - i * ENTRIES);
-        progress += n;
-        bar.update(progress, {
-          phase: `run ${run + 1}/${RUNS} collector`,
-          rate: fmt(((i + 1) * ENTRIES) / ((performance.now() - t0) / 1000)),
-        });
-      }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      r.direct = EVENTS / ((performance.now() - t0) / 1000);
+      r.directLatencies = latencies;
+      sent += EVENTS;
     }
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    const collectorSeconds = (performance.now() - t0) / 1000;
 
-    // Straight insert of the twin rows, in the collector's process (the engine lives there).
-    bar.update(progress, { phase: `run ${run + 1}/${RUNS} straight `, rate: "-" });
-    child.send({ type: "straight", run } satisfies ToChild);
-    const straight = await receive("straight-done");
+    bar.update(progress, { phase: `run ${run + 1}/${RUNS} straight`, rate: "-" });
+    collector.send({ type: "straight", run } satisfies ToCollector);
+    const straight = await fromCollector("straight-done");
+    r.straight = EVENTS / straight.seconds;
     progress += EVENTS;
-    bar.update(progress, { rate: fmt(EVENTS / straight.seconds) });
-    latencies.sort((a, b) => a - b);
-    results.push({
-      collectorRate: EVENTS / collectorSeconds,
-      straightRate: EVENTS / straight.seconds,
-      latencies,
-      retries,
-    });
+    bar.update(progress, { rate: fmt(r.straight) });
+
+    if (runSidecar) {
+      // Backlog: the stream holds the whole run's events before the sidecar delivers any.
+      await xaddAll(redis, target, stored(phaseEvents("backlog", run, windowEnd)));
+      sent += EVENTS;
+      const t0 = performance.now();
+      if (!sidecar) {
+        sidecar = fork(__filename, process.argv.slice(2), {
+          env: { ...process.env, BENCH_INGEST_ROLE: "sidecar", BENCH_TOPIC_SUFFIX: String(process.pid) },
+          stdio: ["ignore", "inherit", "inherit", "ipc"],
+        });
+        fromSidecar = inbox<FromSidecar>(sidecar);
+        sidecar.send({ type: "start", appUrl } satisfies ToSidecar);
+        started = await fromSidecar("started");
+      }
+      const before = progress;
+      const drained = await waitAcked(ackedSoFar + EVENTS, (acked) => {
+        bar.update(before + acked - ackedSoFar, {
+          phase: `run ${run + 1}/${RUNS} sidecar `,
+          rate: fmt((acked - ackedSoFar) / ((performance.now() - t0) / 1000)),
+        });
+      });
+      r.backlog = EVENTS / ((performance.now() - t0) / 1000);
+      r.backlogBulks = drained.bulkSizes;
+      ackedSoFar += EVENTS;
+      progress = before + EVENTS;
+    }
+    results.push(r);
+  }
+
+  // Live traffic through the sidecar at a fixed offered rate.
+  let live: { latencies: number[]; bulks: number[]; lagMs: number; count: number } | undefined;
+  if (runSidecar && LIVE_SECONDS > 0) {
+    const count = LIVE_RATE * LIVE_SECONDS;
+    const events = stored(phaseEvents("live", 0, windowEnd, count).map((d) => ({ ...d })));
+    bar.update(progress, { phase: "live traffic    ", rate: fmt(LIVE_RATE) });
+    await sidecarStats(); // reset the sidecar's counters of the backlog phases
+    const { lagMs } = await publishAtRate(redis, target, events, LIVE_RATE);
+    const done = await waitAcked(ackedSoFar + count, () => undefined);
+    ackedSoFar += count;
+    sent += count;
+    live = { latencies: done.latencies.sort((a, b) => a - b), bulks: done.bulkSizes, lagMs, count };
   }
   bar.stop();
   agent.destroy();
 
-  child.send({ type: "finish" } satisfies ToChild);
-  const fin = await receive("finished");
-  const collectorRate = median(results.map((r) => r.collectorRate));
-  const straightRate = median(results.map((r) => r.straightRate));
-  const all = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  let sidecarFinal: Extract<FromSidecar, { type: "stats" }> | undefined;
+  let streamLeft = { lag: 0, pending: 0 };
+  if (sidecar) {
+    sidecarFinal = await sidecarStats();
+    streamLeft = await backlog(redis, TOPIC, started!.pubsub.consumerID);
+    sidecar.send({ type: "stop" } satisfies ToSidecar);
+    await fromSidecar!("stopped");
+  }
+  await redis.del(TOPIC);
+  redis.disconnect();
+  collector.send({ type: "finish" } satisfies ToCollector);
+  const fin = await fromCollector("finished");
+
+  // --- report -------------------------------------------------------------------------------------
+  const med = (f: (r: (typeof results)[number]) => number | undefined) =>
+    median(results.map(f).filter((x): x is number => x !== undefined));
+  const runsOf = (f: (r: (typeof results)[number]) => number | undefined) =>
+    results.map((r) => fmt(f(r) ?? NaN)).join(", ");
+  const direct = med((r) => r.direct);
+  const straight = med((r) => r.straight);
+  const backlogRate = med((r) => r.backlog);
+  const bulkStats = (sizes: number[]) =>
+    sizes.length === 0
+      ? "—"
+      : `${sizes.length} bulks, mean ${fmt(sizes.reduce((a, b) => a + b, 0) / sizes.length)}, max ${fmt(Math.max(...sizes))}`;
+  const directLat = results.flatMap((r) => r.directLatencies ?? []).sort((a, b) => a - b);
+  const s = started;
   const out = [
     "",
-    `ingest benchmark — ${RUNS} runs × ${fmt(EVENTS)} inference events, ${ENTRIES} entries per bulk delivery, ` +
-      `${CONCURRENCY} deliveries in flight, batches of ${fmt(BATCH_ROWS)} rows (max wait ${WAIT_MS} ms), ` +
-      `${Math.round(bytesPerEvent)} bytes per event on the wire, arrival times over ${fmt(SPREAD_SECONDS)} s per run ${flags.shuffle ? "shuffled" : "in arrival order"}, ` +
-      `${os.cpus().length} CPUs`,
-    `  collector end to end : ${fmt(collectorRate)} events/s (median; runs ${results.map((r) => fmt(r.collectorRate)).join(", ")})`,
-    `  delivery latency     : p50 ${percentile(all, 50).toFixed(1)} ms, p99 ${percentile(all, 99).toFixed(1)} ms` +
-      ` (${all.length} deliveries, ${results.reduce((n, r) => n + r.retries, 0)} resent after RETRY)`,
-    `  batches              : ${fin.flushCount} flushed, mean ${fmt((RUNS * EVENTS) / Math.max(1, fin.flushCount))} rows, ` +
-      `${(fin.flushSeconds / Math.max(1, fin.flushCount)).toFixed(2)} s each (claims + existence check + insert); ` +
-      `${fmt((RUNS * EVENTS) / Math.max(1e-9, fin.flushSeconds))} rows per second of flushing`,
-    `  JS path alone        : ${fmt(jsRate)} events/s (JSON.parse + ajv + row mapping + serialisation, one core, no engine)`,
-    `  straight insert      : ${fmt(straightRate)} rows/s (median; runs ${results.map((r) => fmt(r.straightRate)).join(", ")})`,
-    `  ratio                : ${(collectorRate / straightRate).toFixed(2)} of the straight-insert rate`,
-    `  collector RSS        : ${Math.round(ready.rss / 1024 / 1024)} MB before load (engine open, migrated), ` +
-      `peak ${Math.round(fin.peakRss / 1024 / 1024)} MB (collector process: app, queue and embedded engine)`,
-    `  stored               : ${fmt(fin.stored)} rows, ${fmt(fin.distinct)} distinct (expected ${fmt(2 * RUNS * EVENTS)}: collector's and straight rows)`,
-    `  targets              : ≥ 70,000 events/s ${collectorRate >= 70_000 ? "MET" : "MISSED"}, ` +
-      `≥ 0.7 of straight ${collectorRate / straightRate >= 0.7 ? "MET" : "MISSED"}`,
+    `ingest benchmark — ${RUNS} runs × ${fmt(EVENTS)} inference events per phase, arrival times over ${fmt(SPREAD_SECONDS)} s per run ` +
+      `${flags.shuffle ? "shuffled" : "in arrival order"}, ${flags["v4-ids"] ? "random (v4)" : "UUIDv7"} inference ids, ${os.cpus().length} CPUs`,
+    `  collector settings   : ${Object.entries(ready.config)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(", ")}`,
   ];
+  if (s) {
+    const overridden = Object.keys({ ...SIDECAR_OVERRIDES, ...BULK_OVERRIDES });
+    out.push(
+      `  sidecar settings     : concurrency ${s.pubsub.concurrency}, queueDepth ${s.pubsub.queueDepth}, ` +
+        `maxMessagesCount ${s.subscription.bulkSubscribe?.maxMessagesCount}, maxAwaitDurationMs ${s.subscription.bulkSubscribe?.maxAwaitDurationMs}, ` +
+        `processingTimeout ${s.pubsub.processingTimeoutMs} ms, flush policy ${POLICY === "ticker" ? "ticker (daprd 1.17)" : "window (daprd ≥ 1.18)"}` +
+        (overridden.length
+          ? ` — OVERRIDDEN: ${overridden.join(", ")} (not what ships)`
+          : " (as shipped: components/, GET /dapr/subscribe)"),
+      `  through the sidecar  : ${fmt(backlogRate)} events/s backlog drain (median; runs ${runsOf((r) => r.backlog)}); ` +
+        `${bulkStats(results.flatMap((r) => r.backlogBulks ?? []))}`,
+    );
+    if (live) {
+      out.push(
+        `  live traffic         : ${fmt(LIVE_RATE)} events/s offered for ${LIVE_SECONDS} s (publisher ${live.lagMs.toFixed(0)} ms behind at the end): ` +
+          `ack latency p50 ${percentile(live.latencies, 50).toFixed(0)} ms, p99 ${percentile(live.latencies, 99).toFixed(0)} ms; ${bulkStats(live.bulks)}`,
+      );
+    }
+    if (sidecarFinal)
+      out.push(
+        `  sidecar totals       : ${fmt(sidecarFinal.acked)} acked, ${sidecarFinal.retries} retried bulks, ${sidecarFinal.postErrors} failed POSTs, ` +
+          `${sidecarFinal.deadLettered} dead-lettered, ${sidecarFinal.redelivered} redelivered; stream left: ${streamLeft.lag} unread, ${streamLeft.pending} pending; ` +
+          `sidecar RSS peak ${mb(sidecarFinal.peakRss)} MB`,
+      );
+  }
+  if (runDirect)
+    out.push(
+      `  direct POST          : ${fmt(direct)} events/s (median; runs ${runsOf((r) => r.direct)}), ${ENTRIES} entries × ${CONCURRENCY} in flight, ` +
+        `latency p50 ${percentile(directLat, 50).toFixed(0)} ms, p99 ${percentile(directLat, 99).toFixed(0)} ms`,
+    );
+  out.push(
+    `  straight insert      : ${fmt(straight)} rows/s (median; runs ${runsOf((r) => r.straight)})`,
+    `  inference writes     : ${fin.flushCount} inserts, mean ${fmt((sent - 0) / Math.max(1, fin.flushCount))} rows, ${((fin.flushSeconds / Math.max(1, fin.flushCount)) * 1000).toFixed(0)} ms each (claims + identity check + insert); ${fin.activeParts} active parts at the end`,
+    `  JS path alone        : ${fmt(jsRate)} events/s (JSON.parse + ajv + row mapping + serialisation, one core, no engine)`,
+    `  collector RSS        : ${mb(ready.rss)} MB before load, peak ${mb(fin.peakRss)} MB`,
+  );
+  const ratios: string[] = [];
+  if (s && runDirect) ratios.push(`sidecar/direct ${(backlogRate / direct).toFixed(2)}`);
+  if (runDirect) ratios.push(`direct/straight ${(direct / straight).toFixed(2)}`);
+  if (s) ratios.push(`sidecar/straight ${(backlogRate / straight).toFixed(2)}`);
+  out.push(`  ratios               : ${ratios.join(", ")}`);
+  const expected = sent + RUNS * EVENTS;
+  out.push(
+    `  stored               : ${fmt(fin.stored)} rows, ${fmt(fin.distinct)} distinct (expected ${fmt(expected)}: every event once)`,
+  );
+  if (s) {
+    const targets = [
+      `backlog ≥ 10,000 events/s ${backlogRate >= 10_000 ? "MET" : "MISSED"}`,
+      ...(runDirect ? [`≥ 0.7 of direct ${backlogRate / direct >= 0.7 ? "MET" : "MISSED"}`] : []),
+      ...(live
+        ? [
+            `live p50 ≤ 100 ms ${percentile(live.latencies, 50) <= 100 ? "MET" : "MISSED"}`,
+            `live p99 ≤ 500 ms ${percentile(live.latencies, 99) <= 500 ? "MET" : "MISSED"}`,
+          ]
+        : []),
+    ];
+    out.push(`  targets              : ${targets.join(", ")}`);
+  }
   process.stdout.write(out.join("\n") + "\n");
-  const ok = fin.stored === 2 * RUNS * EVENTS && fin.distinct === 2 * RUNS * EVENTS;
+  const ok =
+    fin.stored === expected && fin.distinct === expected && streamLeft.lag === 0 && streamLeft.pending === 0;
+  if (!ok)
+    process.stderr.write("bench: not every event was stored exactly once, or the stream was not drained\n");
   process.exit(ok ? 0 : 1);
 }
 
-const role = process.env.BENCH_INGEST_ROLE === "collector" ? "collector" : "generator";
-const start = role === "collector" ? () => collectorProcess(Number(process.env.BENCH_WINDOW_END)) : main;
+const role = process.env.BENCH_INGEST_ROLE;
+const start =
+  role === "collector"
+    ? () => collectorProcess(Number(process.env.BENCH_WINDOW_END))
+    : role === "sidecar"
+      ? sidecarProcess
+      : main;
 start().catch((err) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(1);
