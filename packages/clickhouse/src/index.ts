@@ -19,3 +19,12 @@ export { createMemoryClaimStore } from "./claims";
 export type { ClaimStore, ClaimState } from "./claims";
 export { createEventWriter } from "./event-writer";
 export type { EventWriter, PreparedRow, WriteOutcome, WriteResult } from "./event-writer";
+export {
+  backfills,
+  createKubeApi,
+  inClusterKubeApi,
+  withDeploymentPaused,
+  KubeApiError,
+  PAUSED_REPLICAS_ANNOTATION,
+} from "./pause-ingestion";
+export type { KubeApi, Deployment, PauseOptions } from "./pause-ingestion";
