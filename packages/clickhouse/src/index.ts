@@ -1,6 +1,6 @@
 export { createClickHouse, withQuerySettings, SESSION_SETTINGS } from "./client";
 export type { ClickHouse, ClickHouseMode, CallOptions } from "./client";
-export { clickhouseConfigSchema } from "./config";
+export { clickhouseConfigSchema, migrateConfigSchema } from "./config";
 export type { ClickHouseConfig } from "./config";
 export { classifyClickHouseError, DeadlineExceeded, insertOutcome, toClickHouseAppError } from "./errors";
 export type { Classified } from "./errors";

@@ -7,17 +7,14 @@
  * (pause-ingestion.ts). Exit codes: 0 ok, 1 failure, 2 bad usage or configuration.
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig, mergeSchemas, defineSchema } from "@budmetrics/config";
+import { ConfigError, loadConfig } from "@budmetrics/config";
 import { createLogger } from "@budmetrics/logger";
 import { createClickHouse, type ClickHouse } from "./client";
-import { clickhouseConfigSchema } from "./config";
+import { migrateConfigSchema } from "./config";
 import { migrate, migrationStatus, renderContextFrom, verifyMigrations } from "./migrations";
 import { backfills, inClusterKubeApi, withDeploymentPaused } from "./pause-ingestion";
 
-const schema = mergeSchemas(
-  clickhouseConfigSchema,
-  defineSchema({ LOG_LEVEL: { type: "string", default: "info", doc: "pino log level" } }),
-);
+const schema = migrateConfigSchema;
 
 async function connectWithRetries(connect: () => Promise<ClickHouse>, maxRetries: number, delayMs: number) {
   for (let attempt = 0; ; attempt++) {
