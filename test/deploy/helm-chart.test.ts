@@ -76,8 +76,11 @@ for (const { bin, version } of helms)
     function render(...args: string[]): Doc[] {
       const r = helm(["template", "bm", CHART, "--namespace", "bud", ...REQUIRED, ...args]);
       if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr}`);
-      return YAML.parseAllDocuments(r.stdout)
-        .map((d) => d.toJS() as Doc | null)
+      return YAML.parseAllDocuments(r.stdout, { uniqueKeys: true })
+        .map((d) => {
+          if (d.errors.length > 0) throw new Error(`rendered YAML: ${d.errors[0]!.message}`);
+          return d.toJS() as Doc | null;
+        })
         .filter((d): d is Doc => d !== null);
     }
     const find = (docs: Doc[], kind: string, name?: string) =>
