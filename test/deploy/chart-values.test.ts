@@ -69,6 +69,21 @@ describe("values.schema.json", () => {
     expect(errorsOf(withChange((v) => (v.collector.config.QUERY_SLOW_MS = 1)))).not.toEqual([]);
   });
 
+  it("accepts examples/bud-stack.values.yaml over the defaults", () => {
+    const example: Doc = YAML.parse(
+      fs.readFileSync(path.join(CHART, "examples/bud-stack.values.yaml"), "utf8"),
+    );
+    const merged = structuredClone(values);
+    const mergeInto = (t: Doc, s: Doc) => {
+      for (const [k, v] of Object.entries(s)) {
+        if (v && typeof v === "object" && !Array.isArray(v)) mergeInto((t[k] ??= {}), v as Doc);
+        else t[k] = v;
+      }
+    };
+    mergeInto(merged, example);
+    expect(errorsOf(merged)).toEqual([]);
+  });
+
   it("has a property for every top-level key of values.yaml", () => {
     expect(Object.keys((chartValuesSchema() as { properties: object }).properties).sort()).toEqual(
       Object.keys(values).sort(),

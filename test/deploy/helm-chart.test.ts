@@ -335,6 +335,30 @@ for (const { bin, version } of helms)
       );
     });
 
+    it("installs from examples/bud-stack.values.yaml alone: the stack's secrets, pub/sub and ClickHouse", () => {
+      const r = helm(["template", "bud", CHART, "-f", path.join(CHART, "examples/bud-stack.values.yaml")]);
+      expect(r.stderr).toBe("");
+      const b = YAML.parseAllDocuments(r.stdout)
+        .map((d) => d.toJS() as Doc | null)
+        .filter((d): d is Doc => d !== null);
+      expect(find(b, "Secret")).toHaveLength(0);
+      expect(find(b, "Component")).toHaveLength(0);
+      expect(one(b, "Subscription").spec.pubsubname).toBe("bud-pubsub");
+      const q = one(b, "Deployment", "bud-budmetrics-query");
+      expect(q.spec.template.metadata.annotations["dapr.io/app-token-secret"]).toBe("bud-app-api-token");
+      expect(containerEnv(b, containerOf(q)).CLICKHOUSE_PASSWORD).toBe(
+        "secret:bud-secretstore/CLICKHOUSE_PASSWORD",
+      );
+    });
+
+    it("restarts the collector when its Dapr resources change", () => {
+      const before = deployment(docs, "collector").spec.template.metadata.annotations["checksum/dapr"];
+      const after = deployment(render("--set", "dapr.pubsub.concurrency=64"), "collector").spec.template
+        .metadata.annotations["checksum/dapr"];
+      expect(before).toMatch(/^[0-9a-f]{64}$/);
+      expect(after).not.toBe(before);
+    });
+
     it("renders ServiceMonitors and NetworkPolicies when enabled, none by default", () => {
       expect(find(docs, "ServiceMonitor")).toHaveLength(0);
       expect(find(docs, "NetworkPolicy")).toHaveLength(0);
