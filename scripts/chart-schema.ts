@@ -149,6 +149,8 @@ const strict = (properties: Record<string, unknown>, required: string[] = Object
   properties,
 });
 const duration = { type: "string", pattern: "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$" };
+/** Redelivery in the Redis pub/sub needs both of its durations non-zero. */
+const nonZeroDuration = { type: "string", pattern: "^[0-9]*[1-9][0-9]*(ms|s|m|h)$" };
 const k8sName = { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 };
 const daprName = { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$" };
 const anyList = { type: "array" };
@@ -243,8 +245,8 @@ export function chartValuesSchema(): JsonSchema {
           secretStore: str,
           enableTLS: bool,
           consumerID: { type: "string", minLength: 1 },
-          redeliverInterval: duration,
-          processingTimeout: duration,
+          redeliverInterval: nonZeroDuration,
+          processingTimeout: nonZeroDuration,
           concurrency: int(1),
           queueDepth: int(1),
           maxLenApprox: int(1),

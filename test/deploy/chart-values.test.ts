@@ -59,6 +59,13 @@ describe("values.schema.json", () => {
     expect(errorsOf(withChange((v) => (v.replicas = 3)))).toContain(" must NOT have additional properties");
   });
 
+  it("refuses a zero redelivery interval or processing timeout (Redis redelivery needs both)", () => {
+    expect(errorsOf(withChange((v) => (v.dapr.pubsub.processingTimeout = "0s"))).join("\n")).toContain(
+      "/dapr/pubsub/processingTimeout must match pattern",
+    );
+    expect(errorsOf(withChange((v) => (v.dapr.pubsub.redeliverInterval = "0")))).not.toEqual([]);
+  });
+
   it("takes numbers as numbers or as their text, as the environment would", () => {
     expect(errorsOf(withChange((v) => (v.query.config.QUERY_SLOW_MS = "250")))).toEqual([]);
     expect(errorsOf(withChange((v) => (v.query.config.QUERY_SLOW_MS = "250ms")))).not.toEqual([]);
@@ -96,6 +103,26 @@ function envText(f: Field): string | null {
   if (f.default === undefined || f.default === null) return null;
   return Array.isArray(f.default) ? f.default.join(",") : String(f.default);
 }
+
+/** Milliseconds of a Go duration of one unit ("45s", "500ms", "2m"). */
+function durationMs(d: string): number {
+  const m = /^([0-9]+)(ms|s|m|h)$/.exec(d);
+  if (!m) throw new Error(`unsupported duration ${d}`);
+  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+}
+
+describe("Dapr delivery times against the collector's own", () => {
+  const c = { ...values.config, ...values.collector.config };
+  const worstAck = Number(c.COLLECTOR_BATCH_MAX_WAIT_MS) + Number(c.COLLECTOR_FLUSH_TIMEOUT_MS);
+
+  it("a message is redelivered only after the collector's worst acknowledgement time", () => {
+    expect(durationMs(values.dapr.pubsub.processingTimeout)).toBeGreaterThan(worstAck);
+  });
+
+  it("one delivery may take the batch wait and a flush with its retries before the policy times it out", () => {
+    expect(durationMs(values.dapr.resiliency.deliveryTimeout)).toBeGreaterThan(worstAck);
+  });
+});
 
 describe("every variable the apps read is provided by the chart, nothing else", () => {
   const maps: Record<"config" | "collector" | "query", Doc> = {

@@ -146,7 +146,7 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
     client = createClient({ connection } as unknown as Parameters<typeof createClient>[0]);
     const ext = (connection as ChdbConnectionLike).chdb;
     rawInsert = ext.rawInsert.bind(ext);
-    // Session settings exactly once, before any other call (BRIEF §2).
+    // Session settings exactly once, before any other call (later SETs would leak into every call).
     for (const [k, v] of Object.entries(SESSION_SETTINGS)) {
       await client.command({ query: `SET ${k} = ${typeof v === "number" ? v : `'${v}'`}` });
     }
