@@ -35,6 +35,28 @@ describe("the ClickHouse client on the embedded engine", () => {
     expect(Number(after[0]!.v)).toBe(1);
   });
 
+  it("inserts run synchronously (async_insert = 0, distributed_foreground_insert = 1) whatever the session says", async () => {
+    const db = engine.ch.database;
+    // Defaults are evaluated while the insert runs, with that statement's settings.
+    await engine.ch.command(
+      `CREATE TABLE ${db}.ai_probe (k UInt32, a UInt8 DEFAULT toUInt8(getSetting('async_insert')), ` +
+        "d UInt8 DEFAULT toUInt8(getSetting('distributed_foreground_insert'))) ENGINE = MergeTree ORDER BY k",
+    );
+    // The Bud stack's server profile turns asynchronous inserts on; mimic it on this session.
+    await engine.ch.command("SET async_insert = 1");
+    try {
+      await engine.ch.insertJsonEachRow("ai_probe", Buffer.from('{"k":1}\n'), ["k"]);
+    } finally {
+      await engine.ch.command("SET async_insert = 0");
+    }
+    const rows = await engine.ch.query<{ a: number; d: number }>(`SELECT a, d FROM ${db}.ai_probe`);
+    expect(rows.map((r) => [Number(r.a), Number(r.d)])).toEqual([[0, 1]]);
+    const after = await engine.ch.query<{ d: number | string | boolean }>(
+      "SELECT toUInt8(getSetting('distributed_foreground_insert')) AS d",
+    );
+    expect(Number(after[0]!.d)).toBe(0);
+  });
+
   it("session settings are set once: ISO date output and best-effort date input", async () => {
     const rows = await engine.ch.query<{ t: string }>("SELECT toDateTime64({t:String}, 3, 'UTC') AS t", {
       t: "2026-03-08T07:30:00.250Z",

@@ -60,9 +60,22 @@ export const SESSION_SETTINGS = {
  * collapse equal sorting keys inside each inserted block (and each block the views write) — wasted
  * work here, since the writer deduplicates a batch before sending it and the views' output is already
  * grouped by key; merges and FINAL still collapse as before. Measured on the full schema: a 20k-row
- * insert 592 → 454 ms (median of 8, one run). Never a session setting (BRIEF §2).
+ * insert 592 → 454 ms (median of 8, one run). Never a session setting: per-call settings leak into the
+ * shared session in embedded mode.
+ *
+ * The other two keep "acknowledged only after the rows are committed" true whatever the server's
+ * profile says. `async_insert = 0`: a server whose default profile turns asynchronous inserts on
+ * (the Bud stack's ClickHouse sets async_insert = 1, wait_for_async_insert = 0) would otherwise answer
+ * before the rows are written. `distributed_foreground_insert = 1`: in cluster mode the writer inserts
+ * into the Distributed table, which by default answers once the rows are queued on the receiving node
+ * and sends them to the shards later; with it the insert returns after every shard has them, so the
+ * existence check and the rollups see them at once. Both are ignored where they do not apply.
  */
-export const INSERT_SETTINGS = { optimize_on_insert: 0 } as const;
+export const INSERT_SETTINGS = {
+  optimize_on_insert: 0,
+  async_insert: 0,
+  distributed_foreground_insert: 1,
+} as const;
 
 /** Appends a statement-level SETTINGS clause: the way to give one query its own limits in both modes. */
 export function withQuerySettings(sql: string, settings: Record<string, number | string>): string {
@@ -133,7 +146,7 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
     client = createClient({ connection } as unknown as Parameters<typeof createClient>[0]);
     const ext = (connection as ChdbConnectionLike).chdb;
     rawInsert = ext.rawInsert.bind(ext);
-    // Session settings exactly once, before any other call (BRIEF §2).
+    // Session settings exactly once, before any other call (later SETs would leak into every call).
     for (const [k, v] of Object.entries(SESSION_SETTINGS)) {
       await client.command({ query: `SET ${k} = ${typeof v === "number" ? v : `'${v}'`}` });
     }

@@ -1,4 +1,4 @@
-import { defineSchema, type ConfigOf } from "@budmetrics/config";
+import { defineSchema, mergeSchemas, type ConfigOf } from "@budmetrics/config";
 
 /** ClickHouse settings shared by every app and the migration CLI. */
 export const clickhouseConfigSchema = defineSchema({
@@ -73,3 +73,9 @@ export const clickhouseConfigSchema = defineSchema({
 });
 
 export type ClickHouseConfig = ConfigOf<typeof clickhouseConfigSchema>;
+
+/** What the migration CLI reads: the ClickHouse settings and its log level. */
+export const migrateConfigSchema = mergeSchemas(
+  clickhouseConfigSchema,
+  defineSchema({ LOG_LEVEL: { type: "string", default: "info", doc: "pino log level" } }),
+);

@@ -1,6 +1,6 @@
 export { createClickHouse, withQuerySettings, SESSION_SETTINGS } from "./client";
 export type { ClickHouse, ClickHouseMode, CallOptions } from "./client";
-export { clickhouseConfigSchema } from "./config";
+export { clickhouseConfigSchema, migrateConfigSchema } from "./config";
 export type { ClickHouseConfig } from "./config";
 export { classifyClickHouseError, DeadlineExceeded, insertOutcome, toClickHouseAppError } from "./errors";
 export type { Classified } from "./errors";
@@ -19,3 +19,12 @@ export { createMemoryClaimStore } from "./claims";
 export type { ClaimStore, ClaimState } from "./claims";
 export { createEventWriter } from "./event-writer";
 export type { EventWriter, PreparedRow, WriteOutcome, WriteResult } from "./event-writer";
+export {
+  backfills,
+  createKubeApi,
+  inClusterKubeApi,
+  withDeploymentPaused,
+  KubeApiError,
+  PAUSED_REPLICAS_ANNOTATION,
+} from "./pause-ingestion";
+export type { KubeApi, Deployment, PauseOptions } from "./pause-ingestion";

@@ -1,19 +1,20 @@
 /**
- * `pnpm migrate [--status | --verify-only | --dry-run] [--max-retries N] [--retry-delay SECONDS]`
+ * `pnpm migrate [--status | --verify-only | --dry-run] [--max-retries N] [--retry-delay SECONDS]
+ *               [--pause-deployment NAME [--pause-timeout SECONDS] [--namespace NS] [--kube-api URL]]`
  * Applies pending migrations to the configured ClickHouse (CLICKHOUSE_URL, or the embedded engine
- * in DATA_DIR). Exit codes: 0 ok, 1 failure, 2 bad usage or configuration.
+ * in DATA_DIR). With --pause-deployment (the Helm hook passes the collector's Deployment), a run whose
+ * pending migrations backfill scales that Deployment to 0 first and restores it afterwards
+ * (pause-ingestion.ts). Exit codes: 0 ok, 1 failure, 2 bad usage or configuration.
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig, mergeSchemas, defineSchema } from "@budmetrics/config";
+import { ConfigError, loadConfig } from "@budmetrics/config";
 import { createLogger } from "@budmetrics/logger";
 import { createClickHouse, type ClickHouse } from "./client";
-import { clickhouseConfigSchema } from "./config";
+import { migrateConfigSchema } from "./config";
 import { migrate, migrationStatus, renderContextFrom, verifyMigrations } from "./migrations";
+import { backfills, inClusterKubeApi, withDeploymentPaused } from "./pause-ingestion";
 
-const schema = mergeSchemas(
-  clickhouseConfigSchema,
-  defineSchema({ LOG_LEVEL: { type: "string", default: "info", doc: "pino log level" } }),
-);
+const schema = migrateConfigSchema;
 
 async function connectWithRetries(connect: () => Promise<ClickHouse>, maxRetries: number, delayMs: number) {
   for (let attempt = 0; ; attempt++) {
@@ -38,19 +39,31 @@ async function main(): Promise<number> {
       "dry-run": { type: "boolean", default: false },
       "max-retries": { type: "string", default: "0" },
       "retry-delay": { type: "string", default: "2" },
+      "pause-deployment": { type: "string" },
+      "pause-timeout": { type: "string", default: "300" },
+      namespace: { type: "string" },
+      "kube-api": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
-      "usage: pnpm migrate [--status | --verify-only | --dry-run] [--max-retries N] [--retry-delay SECONDS]\n",
+      "usage: pnpm migrate [--status | --verify-only | --dry-run] [--max-retries N] [--retry-delay SECONDS]\n" +
+        "                    [--pause-deployment NAME [--pause-timeout SECONDS] [--namespace NS] [--kube-api URL]]\n" +
+        "  --pause-deployment: when a pending migration backfills, scale this Kubernetes Deployment (the collector)\n" +
+        "  to 0 for the run, wait until its pods are gone (at most --pause-timeout), restore it afterwards\n",
     );
     return 0;
   }
   const maxRetries = Number(values["max-retries"]);
   const retryDelaySeconds = Number(values["retry-delay"]);
+  const pauseTimeoutSeconds = Number(values["pause-timeout"]);
   if (!Number.isInteger(maxRetries) || maxRetries < 0 || !(retryDelaySeconds >= 0)) {
     process.stderr.write("--max-retries must be an integer ≥ 0 and --retry-delay a number of seconds ≥ 0\n");
+    return 2;
+  }
+  if (!(pauseTimeoutSeconds > 0)) {
+    process.stderr.write("--pause-timeout must be a number of seconds > 0\n");
     return 2;
   }
   let config;
@@ -98,12 +111,37 @@ async function main(): Promise<number> {
       for (const p of v.problems) process.stdout.write(`problem: ${p}\n`);
       return v.ok ? 0 : 1;
     }
-    const report = await migrate(ch, {
-      ctx,
-      log,
-      dryRun: values["dry-run"],
-      print: (sql) => process.stdout.write(`${sql}\n`),
-    });
+    const run = () =>
+      migrate(ch, {
+        ctx,
+        log,
+        dryRun: values["dry-run"],
+        print: (sql) => process.stdout.write(`${sql}\n`),
+      });
+    const deployment = values["pause-deployment"];
+    const needPause =
+      deployment && !values["dry-run"]
+        ? (await migrationStatus(ch, ctx)).pending.filter((m) => backfills(m, ctx))
+        : [];
+    let report;
+    if (deployment && needPause.length > 0) {
+      const { api, namespace: own } = inClusterKubeApi(process.env, values["kube-api"]);
+      const namespace = values.namespace ?? own;
+      if (!namespace) {
+        process.stderr.write("--pause-deployment needs --namespace outside a Kubernetes pod\n");
+        return 2;
+      }
+      process.stdout.write(
+        `${needPause.map((m) => m.file).join(", ")} backfill(s): pausing deployment ${namespace}/${deployment} for this run\n`,
+      );
+      report = await withDeploymentPaused(
+        api,
+        { namespace, deployment, timeoutMs: pauseTimeoutSeconds * 1000, log },
+        run,
+      );
+    } else {
+      report = await run();
+    }
     if (!values["dry-run"]) {
       process.stdout.write(
         `applied ${report.applied.length} migration(s), ${report.skipped} already applied\n`,
