@@ -205,11 +205,7 @@ async function seed(ch: ClickHouse): Promise<void> {
   const seedS = (performance.now() - started) / 1000;
   console.log(`seeded in ${seedS.toFixed(1)} s (${fmt(EVENTS / seedS)} events/s through the rollup views)`);
   const t = performance.now();
-  const rollups = [
-    ...Object.values(Tables.inferenceRollup),
-    ...Object.values(Tables.inferenceTotal),
-    ...Object.values(Tables.inferenceModel),
-  ];
+  const rollups = [Tables.inferenceRollup];
   for (const table of rollups) {
     await ch.command(`OPTIMIZE TABLE ${db}.${table} FINAL`, undefined, { timeoutMs: 1_800_000 });
   }

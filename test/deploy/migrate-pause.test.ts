@@ -40,13 +40,13 @@ const collector = (replicas: number, annotations?: Record<string, string>): Fake
 });
 
 describe("which migrations need ingestion paused", () => {
-  it("exactly those with a backfill INSERT: 0006 of the current set, in both modes", () => {
+  it("exactly those with a backfill INSERT: 0006, 0007 and 0008 of the current set, in both modes", () => {
     for (const ctx of [single, cluster]) {
       expect(
         loadMigrations()
           .filter((m) => backfills(m, ctx))
           .map((m) => m.version),
-      ).toEqual([6]);
+      ).toEqual([6, 7, 8]);
     }
   });
 });
@@ -149,9 +149,9 @@ describe("pnpm migrate --pause-deployment (the Helm hook's command line)", () =>
 
     const first = await runCli(args, env);
     expect(first.out).toContain(
-      "0006_inference_model_rollups.sql backfill(s): pausing deployment bud/bm-collector",
+      "0006_inference_model_rollups.sql, 0007_inference_ids.sql, 0008_inference_rollup.sql backfill(s): pausing deployment bud/bm-collector",
     );
-    expect(first.out).toContain("applied 6 migration(s)");
+    expect(first.out).toContain(`applied ${loadMigrations().length} migration(s)`);
     expect(first.code).toBe(0);
     expect(kube.patches.map((p) => (p as { spec: { replicas: number } }).spec.replicas)).toEqual([0, 2]);
     expect(kube.deployment!.spec.replicas).toBe(2);
@@ -160,7 +160,7 @@ describe("pnpm migrate --pause-deployment (the Helm hook's command line)", () =>
     const calls = kube.calls.length;
     const second = await runCli(args, env);
     expect(second.code).toBe(0);
-    expect(second.out).toContain("applied 0 migration(s), 6 already applied");
+    expect(second.out).toContain(`applied 0 migration(s), ${loadMigrations().length} already applied`);
     expect(kube.calls.length).toBe(calls);
   }, 120_000);
 });

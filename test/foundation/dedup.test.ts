@@ -24,12 +24,13 @@ async function countsFor(ids: string[]) {
     `SELECT count() AS n FROM ${db}.${Tables.inferenceEvents} FINAL WHERE inference_id IN {ids:Array(UUID)}`,
   );
   const rollups: Record<string, number> = {};
-  for (const [grain, table] of Object.entries(Tables.inferenceRollup)) {
+  for (const grain of ["5m", "1h", "1d"]) {
     rollups[grain] = Number(
       (
         await engine.ch.query<{ n: number }>(
-          `SELECT sum(request_count) AS n FROM ${db}.${table} WHERE project_id IN {p:Array(UUID)}`,
-          { p: catalogue.projects.map((p) => p.id) },
+          `SELECT sum(request_count) AS n FROM ${db}.${Tables.inferenceRollup}
+           WHERE grain = {g:String} AND level = 'dims' AND project_id IN {p:Array(UUID)}`,
+          { g: grain, p: catalogue.projects.map((p) => p.id) },
         )
       )[0]!.n,
     );

@@ -6,12 +6,18 @@ import {
   type ClickHouse,
 } from "@budmetrics/clickhouse";
 import { createSilentLogger } from "@budmetrics/logger";
-import { INFERENCE_COLUMNS, Tables, toNumber, type InferenceData } from "@budmetrics/schema";
+import {
+  INFERENCE_COLUMNS,
+  INFERENCE_ROLLUP_TIERS,
+  Tables,
+  toNumber,
+  type InferenceData,
+} from "@budmetrics/schema";
 import { openTestEngine, type TestEngine } from "../support/engine";
 import { createCatalogue, generateInferences } from "../support/generate";
 import { prepareInference } from "../support/load";
 
-/** Migrations that add tables over existing data (0006, 0007) on an engine migrated to 0005 first. */
+/** Migrations over stored data (0006, 0007, 0008) on an engine migrated to 0005 first. */
 const log = createSilentLogger();
 
 /** Raw rows straight into the table, as an installation of an older version stored them. */
@@ -32,16 +38,28 @@ describe("migrations over an installation that already holds data", () => {
   const batch = (seed: number, count: number) => [
     ...generateInferences({ seed, count, startMs: t0, endMs: t0 + 2 * 86_400_000, catalogue }),
   ];
-  /** Per (hour, model) request counts and output tokens from a table, as comparable text. */
-  const perModel = async (table: string, grain: "hour" | "day") =>
+  const sums =
+    "toString(sum(request_count)), '|', toString(sum(output_tokens_sum)), '|', toString(sum(latency_count)), '|', " +
+    "toString(sum(cost_sum)), '|', toString(max(latency_max)), '|', toString(round(quantilesDDMerge(0.01, 0.5, 0.99)(latency_q)[2], 6))";
+  /** Per (bucket, model) states of a table (the tier tables before 0008) or of a tier of the rollup (after). */
+  const perBucketModel = async (from: string, level = "dims") =>
     (
       await old.ch.query<{ k: string }>(
-        `SELECT concat(toString(toStartOf${grain === "hour" ? "Hour" : "Day"}(bucket_start)), '|', toString(model_id), '|',
-                toString(sum(request_count)), '|', toString(sum(output_tokens_sum)), '|',
-                toString(sum(latency_count)), '|', toString(sum(cost_sum))) AS k
-         FROM ${old.ch.database}.${table} GROUP BY toStartOf${grain === "hour" ? "Hour" : "Day"}(bucket_start), model_id ORDER BY k`,
+        `SELECT concat(toString(bucket_start), '|', ${level === "total" ? "'all'" : "toString(model_id)"}, '|', ${sums}) AS k
+         FROM ${old.ch.database}.${from} GROUP BY bucket_start${level === "total" ? "" : ", model_id"} ORDER BY k`,
       )
     ).map((r) => r.k);
+  const tierOf = (grain: string, level: string) =>
+    `${Tables.inferenceRollup} WHERE grain = '${grain}' AND level = '${level}'`;
+  const OLD_TABLES: Record<string, string> = {
+    "5m dims": "inference_rollup_5m",
+    "1h dims": "inference_rollup_1h",
+    "1d dims": "inference_rollup_1d",
+    "1h model": "inference_model_1h",
+    "1d model": "inference_model_1d",
+    "1h total": "inference_total_1h",
+    "1d total": "inference_total_1d",
+  };
 
   const ids = async () => {
     const [r] = await old.ch.query<{ n: number; d: number }>(
@@ -50,39 +68,65 @@ describe("migrations over an installation that already holds data", () => {
     return { n: toNumber(r?.n), d: toNumber(r?.d) };
   };
 
-  it("0006 backfills both per-model tables from the hourly rollup, never twice on a re-run, then follows new inserts; 0007 the id table likewise", async () => {
+  it("0006 fills the per-model tiers, 0007 the id table, 0008 copies every tier into the one rollup; none twice on a re-run; the views follow new inserts", async () => {
     const ctx = renderContextFrom(old.config);
     const all = loadMigrations();
-    await migrate(old.ch, { ctx, log, migrations: all.filter((m) => m.version < 6) });
+    const upTo = (v: number) => all.filter((m) => m.version <= v);
+    await migrate(old.ch, { ctx, log, migrations: upTo(5) });
     for (let i = 0; i < 3; i++) await insertRaw(old.ch, batch(41 + i * 100, 1_000));
 
-    const report = await migrate(old.ch, { ctx, log, migrations: all });
-    expect(report.applied.map((a) => a.version)).toEqual(
-      all.filter((m) => m.version >= 6).map((m) => m.version),
+    // 0006 and 0007 over the stored rows.
+    expect((await migrate(old.ch, { ctx, log, migrations: upTo(7) })).applied.map((a) => a.version)).toEqual([
+      6, 7,
+    ]);
+    const hourly = await perBucketModel(OLD_TABLES["1h dims"]!);
+    expect(hourly.length).toBeGreaterThan(100);
+    expect(await perBucketModel(OLD_TABLES["1h model"]!)).toEqual(hourly);
+    expect(await perBucketModel(OLD_TABLES["1d model"]!)).toEqual(
+      await perBucketModel(OLD_TABLES["1d dims"]!),
     );
     expect(await ids()).toEqual({ n: 3_000, d: 3_000 });
-    const hourly = await perModel(Tables.inferenceRollup["1h"], "hour");
-    expect(hourly.length).toBeGreaterThan(100);
-    expect(await perModel(Tables.inferenceModel["1h"], "hour")).toEqual(hourly);
-    expect(await perModel(Tables.inferenceModel["1d"], "day")).toEqual(
-      await perModel(Tables.inferenceRollup["1d"], "day"),
-    );
-
-    // A run interrupted after the backfill re-runs every statement: the backfill must not repeat.
+    // A run interrupted after a backfill re-runs every statement: no backfill repeats.
     for (const v of [6, 7])
       for (const sql of renderMigration(all.find((m) => m.version === v)!.source, ctx))
         await old.ch.command(sql);
-    expect(await perModel(Tables.inferenceModel["1h"], "hour")).toEqual(hourly);
+    expect(await perBucketModel(OLD_TABLES["1h model"]!)).toEqual(hourly);
     expect(await ids()).toEqual({ n: 3_000, d: 3_000 });
 
-    // From now on the views keep them current.
+    // 0008: every tier table copied into its tier of the one rollup, exactly.
+    const before = new Map<string, string[]>();
+    for (const [tier, table] of Object.entries(OLD_TABLES))
+      before.set(tier, await perBucketModel(table, tier.split(" ")[1]));
+    await migrate(old.ch, { ctx, log, migrations: upTo(8) });
+    for (const sql of renderMigration(all.find((m) => m.version === 8)!.source, ctx))
+      await old.ch.command(sql);
+    for (const t of INFERENCE_ROLLUP_TIERS) {
+      expect([t, await perBucketModel(tierOf(t.grain, t.level), t.level)]).toEqual([
+        t,
+        before.get(`${t.grain} ${t.level}`),
+      ]);
+    }
+
+    // The rest (0009 drops the tier tables); from now on the one view keeps every tier current.
+    expect((await migrate(old.ch, { ctx, log, migrations: all })).applied.map((a) => a.version)).toEqual(
+      all.filter((m) => m.version > 8).map((m) => m.version),
+    );
     await insertRaw(old.ch, batch(42, 2_000));
     expect(await ids()).toEqual({ n: 5_000, d: 5_000 });
-    const after = await perModel(Tables.inferenceRollup["1h"], "hour");
-    expect(after).not.toEqual(hourly);
-    expect(await perModel(Tables.inferenceModel["1h"], "hour")).toEqual(after);
-    expect(await perModel(Tables.inferenceModel["1d"], "day")).toEqual(
-      await perModel(Tables.inferenceRollup["1d"], "day"),
-    );
+    const rawPerHour = (
+      await old.ch.query<{ k: string }>(
+        `SELECT concat(toString(toStartOfHour(request_arrival_time)), '|', toString(model_id), '|', toString(count())) AS k
+         FROM ${old.ch.database}.${Tables.inferenceEvents} GROUP BY toStartOfHour(request_arrival_time), model_id ORDER BY k`,
+      )
+    ).map((r) => r.k);
+    for (const level of ["dims", "model"]) {
+      const tier = (
+        await old.ch.query<{ k: string }>(
+          `SELECT concat(toString(bucket_start), '|', toString(model_id), '|', toString(sum(request_count))) AS k
+           FROM ${old.ch.database}.${tierOf("1h", level)} GROUP BY bucket_start, model_id ORDER BY k`,
+        )
+      ).map((r) => r.k);
+      expect([level, tier]).toEqual([level, rawPerHour]);
+    }
   });
 });

@@ -1,4 +1,14 @@
-import { QUANTILE_RELATIVE_ACCURACY, Tables, type InferenceData } from "@budmetrics/schema";
+import { loadMigrations } from "@budmetrics/clickhouse";
+import {
+  INFERENCE_ROLLUP_KEYS,
+  INFERENCE_ROLLUP_STATES,
+  INFERENCE_ROLLUP_TIERS,
+  renderInferenceRollupDdl,
+  QUANTILE_RELATIVE_ACCURACY,
+  Tables,
+  type InferenceData,
+  type RollupTier,
+} from "@budmetrics/schema";
 import { createCatalogue, generateInferences, generateSamples } from "../support/generate";
 import { openTestEngine, type TestEngine } from "../support/engine";
 import { createTestWriter, prepareSample, writeInferences } from "../support/load";
@@ -103,7 +113,8 @@ interface Row {
   ttft_q: number[];
 }
 
-const rollupSql = (table: string) => `
+const tierWhere = (t: RollupTier) => `grain = '${t.grain}' AND level = '${t.level}'`;
+const rollupSql = (t: RollupTier) => `
   SELECT toString(toDate(bucket_start)) AS day, toString(model_id) AS model_id,
          sum(request_count) AS request_count, sum(success_count) AS success_count, sum(cached_count) AS cached_count,
          sum(input_tokens_sum) AS input_tokens, sum(output_tokens_sum) AS output_tokens,
@@ -114,7 +125,7 @@ const rollupSql = (table: string) => `
          quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_q) AS latency_q,
          sum(ttft_sum) / sum(ttft_count) AS ttft_avg,
          quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(ttft_q) AS ttft_q
-  FROM ${engine.ch.database}.${table}
+  FROM ${engine.ch.database}.${Tables.inferenceRollup} WHERE ${tierWhere(t)}
   GROUP BY day, model_id ORDER BY day, model_id
   SETTINGS prefer_column_name_to_alias = 1`;
 
@@ -175,16 +186,40 @@ function checkAgainstOracle(rows: Row[]) {
   }
 }
 
+describe("the rollup declaration (packages/schema rollups.ts)", () => {
+  it("is the table the engine holds: every column, its type and order", async () => {
+    const cols = await engine.ch.query<{ name: string; type: string }>(
+      "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position",
+      { db: engine.ch.database, t: Tables.inferenceRollup },
+    );
+    expect(cols.map((c) => [c.name, c.type])).toEqual([
+      ["grain", "Enum8('5m' = 1, '1h' = 2, '1d' = 3)"],
+      ["level", "Enum8('dims' = 1, 'model' = 2, 'total' = 3)"],
+      ["bucket_start", "DateTime('UTC')"],
+      ...INFERENCE_ROLLUP_KEYS.map((k) => [k.column, k.type]),
+      ...Object.values(INFERENCE_ROLLUP_STATES).map((st) => [st.column, st.type]),
+    ]);
+  });
+
+  it("was rendered into migrations/0008 as it stands (change it through a new migration)", () => {
+    const source = loadMigrations().find((m) => m.version === 8)!.source;
+    const ddl = renderInferenceRollupDdl();
+    expect(source).toContain(ddl.table);
+    expect(source).toContain(ddl.view);
+  });
+});
+
 describe("rollups agree with the oracle and with the raw table", () => {
   it("raw table (FINAL) matches the oracle", async () => {
     checkAgainstOracle(await engine.ch.query<Row>(rawSql()));
   });
 
-  it.each([
-    ...Object.entries(Tables.inferenceRollup),
-    ...Object.entries(Tables.inferenceModel).map(([g, t]) => [`${g} per-model`, t] as const),
-  ])("%s rollup matches the oracle and the raw answer", async (_g, table) => {
-    const rolled = await engine.ch.query<Row>(rollupSql(table));
+  it.each(
+    INFERENCE_ROLLUP_TIERS.filter((t) => t.level !== "total").map(
+      (t) => [`${t.grain} ${t.level}`, t] as const,
+    ),
+  )("%s rollup matches the oracle and the raw answer", async (_name, tier) => {
+    const rolled = await engine.ch.query<Row>(rollupSql(tier));
     checkAgainstOracle(rolled);
     const raw = await engine.ch.query<Row>(rawSql());
     // Exact columns equal the raw answer exactly; float averages up to summation order.
@@ -212,9 +247,9 @@ describe("rollups agree with the oracle and with the raw table", () => {
     }
   });
 
-  it.each(Object.entries(Tables.inferenceTotal))(
+  it.each(INFERENCE_ROLLUP_TIERS.filter((t) => t.level === "total").map((t) => [t.grain, t] as const))(
     "%s totals (no dimensions) match the oracle summed over models",
-    async (_g, table) => {
+    async (_g, tier) => {
       const rows = await engine.ch.query<{
         day: string;
         n: number;
@@ -226,7 +261,7 @@ describe("rollups agree with the oracle and with the raw table", () => {
         `SELECT toString(toDate(bucket_start)) AS day, sum(request_count) AS n, sum(output_tokens_sum) AS out,
                 sum(latency_count) AS lat_n, max(latency_max) AS lmax,
                 quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_q) AS q
-         FROM ${engine.ch.database}.${table} GROUP BY day ORDER BY day`,
+         FROM ${engine.ch.database}.${Tables.inferenceRollup} WHERE ${tierWhere(tier)} GROUP BY day ORDER BY day`,
       );
       const days = new Map<string, { n: number; out: number; lat: number[] }>();
       for (const [key, o] of oracle()) {

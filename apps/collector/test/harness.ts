@@ -84,7 +84,7 @@ export async function countInferences(
     `SELECT count() AS n, uniqExact(inference_id) AS d FROM ${ch.database}.${Tables.inferenceEvents}`,
   );
   const [rollup] = await ch.query<{ n: number }>(
-    `SELECT sum(request_count) AS n FROM ${ch.database}.${Tables.inferenceRollup["5m"]}`,
+    `SELECT sum(request_count) AS n FROM ${ch.database}.${Tables.inferenceRollup} WHERE grain = '5m' AND level = 'dims'`,
   );
   return { raw: toNumber(raw?.n), distinct: toNumber(raw?.d), rollup: toNumber(rollup?.n) };
 }

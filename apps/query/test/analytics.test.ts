@@ -224,7 +224,7 @@ describe("every catalog metric", () => {
       to_date: to,
       frequency_unit: "day",
     });
-    expect(plan).toBe("total_1d+total_1h+rollup_5m+raw");
+    expect(plan).toBe("total_1d+total_1h+dims_5m+raw");
     const map = byPeriod(periods, "UTC");
     for (const b of localBuckets(from, to, "UTC", "day"))
       expectMetricsMatch(map.get(b.start)!.items[0]!.data, inRange(all, b.start, b.end));
@@ -262,7 +262,7 @@ describe("every catalog metric", () => {
       frequency_unit: "hour",
       filters: { model: model.id },
     });
-    expect(one.plan).toBe("model_1h+rollup_5m+raw");
+    expect(one.plan).toBe("model_1h+dims_5m+raw");
     for (const p of one.periods) {
       const s = Date.parse(p.time_period);
       const end = Math.min(s + 3_600_000, Date.parse("2026-03-04T05:37:00Z"));
@@ -280,7 +280,7 @@ describe("every catalog metric", () => {
       group_by: ["model"],
       filters: { project: cat.projects[0]!.id },
     });
-    expect(mixed.plan).toBe("rollup_1d");
+    expect(mixed.plan).toBe("dims_1d");
   });
 
   it("computes peak concurrent requests from raw rows", async () => {
@@ -436,7 +436,7 @@ describe("time zones and calendars", () => {
       frequency_unit: "day",
       frequency_interval: 3,
     });
-    expect(plan).toBe("rollup_5m");
+    expect(plan).toBe("dims_5m");
     expect(periods).toHaveLength(6);
     for (const p of periods) {
       const s = Date.parse(p.time_period);
@@ -455,7 +455,7 @@ describe("time zones and calendars", () => {
       frequency_unit: "day",
       timezone: "Asia/Kolkata",
     });
-    expect(plan).toBe("rollup_5m");
+    expect(plan).toBe("dims_5m");
     for (const b of localBuckets("2026-03-03", "2026-03-06", "Asia/Kolkata", "day")) {
       const p = byPeriod(periods, "Asia/Kolkata").get(b.start)!;
       expect(p.items[0]!.data.request_count!.count).toBe(inRange(all, b.start, b.end).length);

@@ -230,7 +230,7 @@ describe("operations", () => {
     const raw = stats.body.tables.find((t: { table: string }) => t.table === "inference_events");
     expect(raw.rows).toBe(1500);
     expect(raw.parts).toBeGreaterThan(0);
-    const opt = await app.post("/admin/optimize", { tables: ["inference_rollup_1h"], final: true });
+    const opt = await app.post("/admin/optimize", { tables: ["inference_rollup"], final: true });
     expect(opt.status).toBe(200);
     const cache = await app.get("/admin/metrics/cache");
     expect(cache.body).toMatchObject({ backend: "memory" });

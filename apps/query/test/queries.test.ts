@@ -17,27 +17,27 @@ const M5 = 300_000;
 
 describe("planSegments", () => {
   it.each<[string, number[], boolean, string, Array<[number, number]>]>([
-    ["daily UTC edges → daily rollup", [D, D + DAY, D + 2 * DAY], false, "rollup_1d", [[D, D + 2 * DAY]]],
-    ["hourly edges → hourly rollup", [D, D + H, D + 2 * H], false, "rollup_1h", [[D, D + 2 * H]]],
+    ["daily UTC edges → daily rollup", [D, D + DAY, D + 2 * DAY], false, "dims_1d", [[D, D + 2 * DAY]]],
+    ["hourly edges → hourly rollup", [D, D + H, D + 2 * H], false, "dims_1h", [[D, D + 2 * H]]],
     [
       "New York midnights (whole hours) → hourly",
       [D + 5 * H, D + 29 * H, D + 52 * H],
       false,
-      "rollup_1h",
+      "dims_1h",
       [[D + 5 * H, D + 52 * H]],
     ],
     [
       "Kolkata midnights (:30) → 5-minute",
       [D - 5.5 * H, D + 18.5 * H, D + 42.5 * H],
       false,
-      "rollup_5m",
+      "dims_5m",
       [[D - 5.5 * H, D + 42.5 * H]],
     ],
     [
       "to_date = now between marks → cascade with raw tail",
       [D, D + DAY, D + DAY + 2 * H + 7 * M5 + 1234],
       false,
-      "rollup_1d+rollup_1h+rollup_5m+raw",
+      "dims_1d+dims_1h+dims_5m+raw",
       [
         [D, D + DAY],
         [D + DAY, D + DAY + 2 * H],
@@ -49,7 +49,7 @@ describe("planSegments", () => {
       "unaligned from_date, aligned interior → raw head then rollups",
       [D + 1000, D + DAY, D + 2 * DAY],
       false,
-      "raw+rollup_5m+rollup_1h+rollup_1d",
+      "raw+dims_5m+dims_1h+dims_1d",
       [
         [D + 1000, D + M5],
         [D + M5, D + H],
@@ -137,8 +137,10 @@ describe("query builders", () => {
         "SELECT b, g_model_id, any(g_model_name) AS g_model_name, sum(st_requests) AS a_requests, quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(st_latency_q) AS a_latency_q\n" +
         "FROM (\n" +
         "SELECT roundDown(toInt64(toUnixTimestamp(bucket_start)) * 1000, {edges:Array(Int64)}) AS b, model_id AS g_model_id, model_name AS g_model_name, request_count AS st_requests, latency_q AS st_latency_q\n" +
-        "FROM bm.inference_rollup_1d\n" +
-        "WHERE bucket_start >= fromUnixTimestamp64Milli({s0_from:Int64}, 'UTC')\n" +
+        "FROM bm.inference_rollup\n" +
+        "WHERE grain = '1d'\n" +
+        "  AND level = 'dims'\n" +
+        "  AND bucket_start >= fromUnixTimestamp64Milli({s0_from:Int64}, 'UTC')\n" +
         "  AND bucket_start < fromUnixTimestamp64Milli({s0_to:Int64}, 'UTC')\n" +
         "  AND (project_id IN {f_project_ids:Array(UUID)} OR project_name IN {f_project_names:Array(String)})\n" +
         ")\n" +

@@ -263,7 +263,7 @@ export async function migrate(ch: ClickHouse, opts: MigrateOptions): Promise<Mig
   return report;
 }
 
-/** Every migration applied, unchanged, and every table it declares present. */
+/** Every migration applied, unchanged, and every table it declares present (unless a later one drops it). */
 export async function verifyMigrations(
   ch: ClickHouse,
   ctx: RenderContext,
@@ -278,6 +278,8 @@ export async function verifyMigrations(
     for (const sql of renderMigration(m.source, ctx)) {
       const mt = /^CREATE (?:MATERIALIZED VIEW|TABLE) IF NOT EXISTS ([\w]+)\.([\w]+)/.exec(sql);
       if (mt) expected.add(mt[2]!);
+      const dropped = /^DROP (?:VIEW|TABLE) IF EXISTS ([\w]+)\.([\w]+)/.exec(sql);
+      if (dropped) expected.delete(dropped[2]!);
     }
   }
   const rows = await ch.query<{ name: string }>(

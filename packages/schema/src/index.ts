@@ -9,11 +9,8 @@ export const Tables = {
   inferenceIds: "inference_ids",
   metricSamples: "metric_samples",
   quarantine: "quarantine",
-  inferenceRollup: { "5m": "inference_rollup_5m", "1h": "inference_rollup_1h", "1d": "inference_rollup_1d" },
-  /** Dimensionless totals (no filter, no group), hourly and daily. */
-  inferenceTotal: { "1h": "inference_total_1h", "1d": "inference_total_1d" },
-  /** Keyed by model only (filter and group by model at most), hourly and daily. */
-  inferenceModel: { "1h": "inference_model_1h", "1d": "inference_model_1d" },
+  /** Every tier (grain × level) of the inference rollup, declared in ./rollups. */
+  inferenceRollup: "inference_rollup",
   sampleRollup: {
     "5m": "metric_samples_rollup_5m",
     "1h": "metric_samples_rollup_1h",
@@ -22,13 +19,7 @@ export const Tables = {
   migrations: "schema_migrations",
 } as const;
 
-export type Grain = "5m" | "1h" | "1d";
-export const GRAIN_MS: Readonly<Record<Grain, number>> = { "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000 };
-/** Coarsest first: the planner tries them in this order. */
-export const GRAINS_COARSE_FIRST: readonly Grain[] = ["1d", "1h", "5m"];
-
-/** Relative accuracy of the DDSketch states kept in the rollups (quantileDD(0.01, …)). */
-export const QUANTILE_RELATIVE_ACCURACY = 0.01;
+export * from "./rollups";
 
 /** Times are 'YYYY-MM-DD HH:MM:SS.mmm' in UTC when written (DateTime64(3, 'UTC')). */
 export interface InferenceRow {

@@ -1,5 +1,5 @@
-import { GRAIN_MS, GRAINS_COARSE_FIRST, type Grain } from "@budmetrics/schema";
-import type { RollupFamily } from "./queries";
+import { GRAIN_MS, GRAINS_COARSE_FIRST, type Grain, type RollupLevel } from "@budmetrics/schema";
+import { levelFor } from "./queries";
 
 export type Segment =
   | { source: "rollup"; grain: Grain; fromMs: number; toMs: number }
@@ -46,9 +46,9 @@ function cover(a: number, b: number, grains: readonly Grain[], out: Segment[]): 
   cover(hi, b, rest, out);
 }
 
-/** Short text of a plan for logs, perf records and the benchmark. */
-export function describePlan(segments: readonly Segment[], family: RollupFamily = "rollup"): string {
+/** Short text of a plan for logs, perf records and the benchmark, e.g. `total_1d+dims_1h+dims_5m+raw`. */
+export function describePlan(segments: readonly Segment[], level: RollupLevel = "dims"): string {
   return segments
-    .map((s) => (s.source === "raw" ? "raw" : `${s.grain === "5m" ? "rollup" : family}_${s.grain}`))
+    .map((s) => (s.source === "raw" ? "raw" : `${levelFor(s.grain, level)}_${s.grain}`))
     .join("+");
 }

@@ -3,7 +3,18 @@
  * every identifier comes from the allow-lists below. The only inlined literal is a percentile level,
  * a number validated to lie in (0, 1) and printed by Number#toString.
  */
-import { Tables } from "@budmetrics/schema";
+import {
+  INFERENCE_ROLLUP_STATES,
+  INFERENCE_STATE_NAMES,
+  QUANTILE_RELATIVE_ACCURACY,
+  Tables,
+  hasTier,
+  levelLiteral,
+  mergeStatesSql,
+  type Grain,
+  type RollupLevel,
+  type RollupState,
+} from "@budmetrics/schema";
 import type { InferenceAgg, SampleAgg } from "./catalog";
 import { STANDARD_LEVELS } from "./catalog";
 import type { Segment } from "./planner";
@@ -65,80 +76,23 @@ export const SAMPLE_DIMS: Readonly<Partial<Record<Dim, string>>> = {
   cluster: "cluster",
 };
 
+/**
+ * The inference states, as the rollup declares them (packages/schema rollups.ts): the column a rollup
+ * row holds, the same state from raw rows, and the merge into the final value.
+ */
 const ROLLUP_EXPR: Readonly<
   Record<InferenceAgg, { inner: string; raw: string; outer: (c: string) => string }>
-> = {
-  requests: { inner: "request_count", raw: "toUInt64(count())", outer: (c) => `sum(${c})` },
-  success: { inner: "success_count", raw: "toUInt64(countIf(is_success))", outer: (c) => `sum(${c})` },
-  cached: { inner: "cached_count", raw: "toUInt64(countIf(cached))", outer: (c) => `sum(${c})` },
-  queuing_sum: {
-    inner: "queuing_ms_sum",
-    raw: "sum(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time)))",
-    outer: (c) => `sum(${c})`,
-  },
-  queuing_min: {
-    inner: "queuing_ms_min",
-    raw: "min(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time)))",
-    outer: (c) => `min(${c})`,
-  },
-  queuing_max: {
-    inner: "queuing_ms_max",
-    raw: "max(toInt64(toUnixTimestamp64Milli(request_forward_time) - toUnixTimestamp64Milli(request_arrival_time)))",
-    outer: (c) => `max(${c})`,
-  },
-  input_tokens: { inner: "input_tokens_sum", raw: "toUInt64(sum(input_tokens))", outer: (c) => `sum(${c})` },
-  output_tokens: {
-    inner: "output_tokens_sum",
-    raw: "toUInt64(sum(output_tokens))",
-    outer: (c) => `sum(${c})`,
-  },
-  latency_count: {
-    inner: "latency_count",
-    raw: "toUInt64(count(response_time_ms))",
-    outer: (c) => `sum(${c})`,
-  },
-  latency_sum: {
-    inner: "latency_sum",
-    raw: "toFloat64(ifNull(sum(response_time_ms), 0))",
-    outer: (c) => `sum(${c})`,
-  },
-  latency_min: { inner: "latency_min", raw: "min(response_time_ms)", outer: (c) => `min(${c})` },
-  latency_max: { inner: "latency_max", raw: "max(response_time_ms)", outer: (c) => `max(${c})` },
-  latency_q: {
-    inner: "latency_q",
-    raw: "quantileDDStateIf(0.01, 0.5)(assumeNotNull(response_time_ms), response_time_ms IS NOT NULL)",
-    outer: (c) => `quantilesDDMerge(0.01, ${STANDARD_LEVELS.join(", ")})(${c})`,
-  },
-  ttft_count: { inner: "ttft_count", raw: "toUInt64(count(ttft_ms))", outer: (c) => `sum(${c})` },
-  ttft_sum: { inner: "ttft_sum", raw: "toFloat64(ifNull(sum(ttft_ms), 0))", outer: (c) => `sum(${c})` },
-  ttft_min: { inner: "ttft_min", raw: "min(ttft_ms)", outer: (c) => `min(${c})` },
-  ttft_max: { inner: "ttft_max", raw: "max(ttft_ms)", outer: (c) => `max(${c})` },
-  ttft_q: {
-    inner: "ttft_q",
-    raw: "quantileDDStateIf(0.01, 0.5)(assumeNotNull(ttft_ms), ttft_ms IS NOT NULL)",
-    outer: (c) => `quantilesDDMerge(0.01, ${STANDARD_LEVELS.join(", ")})(${c})`,
-  },
-  throughput_count: {
-    inner: "throughput_count",
-    raw: "toUInt64(countIf(response_time_ms > 0))",
-    outer: (c) => `sum(${c})`,
-  },
-  throughput_sum: {
-    inner: "throughput_sum",
-    raw: "sumIf(output_tokens * 1000 / assumeNotNull(response_time_ms), response_time_ms > 0)",
-    outer: (c) => `sum(${c})`,
-  },
-  cost: {
-    inner: "cost_sum",
-    raw: "toDecimal128(sum(ifNull(cost, toDecimal64(0, 9))), 9)",
-    outer: (c) => `toFloat64(sum(${c}))`,
-  },
-  users: {
-    inner: "users",
-    raw: "uniqStateIf(assumeNotNull(user_id), user_id IS NOT NULL)",
-    outer: (c) => `uniqMerge(${c})`,
-  },
-};
+> = Object.fromEntries(
+  INFERENCE_STATE_NAMES.map((name) => {
+    const st: RollupState = INFERENCE_ROLLUP_STATES[name];
+    // Decimal cost sums leave the engine as Float64: the answers are JSON numbers.
+    const outer =
+      st.merge === "sum" && st.type.includes("Decimal")
+        ? (c: string) => `toFloat64(${mergeStatesSql(st.merge, c)})`
+        : (c: string) => mergeStatesSql(st.merge, c, STANDARD_LEVELS);
+    return [name, { inner: st.column, raw: st.fromRaw, outer }];
+  }),
+) as Record<InferenceAgg, { inner: string; raw: string; outer: (c: string) => string }>;
 
 const SAMPLE_EXPR: Readonly<Record<SampleAgg, { inner: string; raw: string; outer: (c: string) => string }>> =
   {
@@ -148,15 +102,12 @@ const SAMPLE_EXPR: Readonly<Record<SampleAgg, { inner: string; raw: string; oute
     max: { inner: "value_max", raw: "max(value)", outer: (c) => `max(${c})` },
     q: {
       inner: "value_q",
-      raw: "quantileDDState(0.01, 0.5)(value)",
-      outer: (c) => `quantilesDDMerge(0.01, ${STANDARD_LEVELS.join(", ")})(${c})`,
+      raw: `quantileDDState(${QUANTILE_RELATIVE_ACCURACY}, 0.5)(value)`,
+      outer: (c) => mergeStatesSql("quantileDD", c, STANDARD_LEVELS),
     },
   };
 
-function level(p: number): string {
-  if (!(Number.isFinite(p) && p > 0 && p < 1)) throw new Error(`percentile level out of range: ${p}`);
-  return String(p);
-}
+const level = levelLiteral;
 
 export interface StatesSpec {
   db: string;
@@ -263,27 +214,26 @@ function outerDims(dims: readonly Dim[], hasName: (d: Dim) => boolean) {
 const BUCKET_OF = (msExpr: string) => `roundDown(${msExpr}, {edges:Array(Int64)})`;
 
 /**
- * The narrowest hourly/daily rollup that holds a question's dimensions: the dimensionless totals when
- * nothing filters or groups, the per-model tables when only the model does, else the full rollup.
- * Each holds the same merged states, from far fewer rows (5-minute segments always read the full one).
+ * The narrowest rollup level that holds a question's dimensions: `total` when nothing filters or
+ * groups, `model` when only the model does, else `dims`. Each holds the same merged states, from far
+ * fewer rows; a grain without that level (5 minutes) reads `dims`.
  */
-export type RollupFamily = "rollup" | "model" | "total";
-export function rollupFamily(spec: {
+export function rollupLevel(spec: {
   dims: readonly Dim[];
   filters: Filters;
   promptOnly?: boolean;
-}): RollupFamily {
-  if (spec.promptOnly) return "rollup";
+}): RollupLevel {
+  if (spec.promptOnly) return "dims";
   const keys = Object.keys(spec.filters);
   if (spec.dims.length === 0 && keys.length === 0) return "total";
   if (spec.dims.every((d) => d === "model") && keys.every((k) => k === "model")) return "model";
-  return "rollup";
+  return "dims";
 }
 
-const FAMILY_TABLES = {
-  total: Tables.inferenceTotal,
-  model: Tables.inferenceModel,
-} as const;
+/** The level a segment of `grain` reads for a question that could use `wanted`. */
+export function levelFor(grain: Grain, wanted: RollupLevel): RollupLevel {
+  return hasTier(grain, wanted) ? wanted : "dims";
+}
 
 /** Inference states per (bucket, group): rollup pieces and raw pieces unioned, then merged. */
 export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery {
@@ -295,13 +245,11 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
     params[`s${i}_from`] = seg.fromMs;
     params[`s${i}_to`] = seg.toMs;
     if (seg.source === "rollup") {
-      const family = rollupFamily(spec);
-      const table = `${spec.db}.${
-        seg.grain === "5m" || family === "rollup"
-          ? Tables.inferenceRollup[seg.grain]
-          : FAMILY_TABLES[family][seg.grain]
-      }`;
+      const table = `${spec.db}.${Tables.inferenceRollup}`;
+      // Grain and level are allow-listed literals (the declaration's own values).
       const where = [
+        `grain = '${seg.grain}'`,
+        `level = '${levelFor(seg.grain, rollupLevel(spec))}'`,
         `bucket_start >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
         `bucket_start < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
         ...inferenceFilterSql(spec.filters, false, params),
@@ -341,7 +289,7 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
     const lv = level(spec.extraLevel!);
     for (const m of ["latency", "ttft"] as const) {
       if (innerAggs.includes(`${m}_q`))
-        outerAggs.push(`quantileDDMerge(0.01, ${lv})(st_${m}_q) AS a_${m}_qp`);
+        outerAggs.push(`quantileDDMerge(${QUANTILE_RELATIVE_ACCURACY}, ${lv})(st_${m}_q) AS a_${m}_qp`);
     }
   }
   const query =
@@ -398,7 +346,7 @@ export function buildSampleStatesQuery(spec: SampleStatesSpec): BuiltQuery {
   const group = ["b", "g_metric", ...spec.dims.map((d) => `g_${d}_id`)];
   const outerAggs = spec.aggs.map((a) => `${SAMPLE_EXPR[a].outer(`${a}_s`)} AS a_${a}`);
   if (spec.extraLevel !== undefined && spec.aggs.includes("q")) {
-    outerAggs.push(`quantileDDMerge(0.01, ${level(spec.extraLevel)})(q_s) AS a_qp`);
+    outerAggs.push(`quantileDDMerge(${QUANTILE_RELATIVE_ACCURACY}, ${level(spec.extraLevel)})(q_s) AS a_qp`);
   }
   const query =
     `SELECT ${[...group, ...outerAggs].join(", ")}\n` +

@@ -18,7 +18,7 @@ import { describePlan, planSegments, type Segment } from "./planner";
 import {
   buildConcurrencyQuery,
   buildInferenceStatesQuery,
-  rollupFamily,
+  rollupLevel,
   buildSampleStatesQuery,
   INFERENCE_DIMS,
   rollupServes,
@@ -216,7 +216,7 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
       cell(b, key)[`s:${String(row.g_metric)}`] = v;
     }
     const plans = [
-      ...(aggs.length > 0 ? [describePlan(segments, rollupFamily(base))] : []),
+      ...(aggs.length > 0 ? [describePlan(segments, rollupLevel(base))] : []),
       ...(wantsConcurrency ? ["raw(concurrency)"] : []),
       ...(sampleNames.length > 0
         ? [`samples:${describePlan(planSegments(buckets.edges, q.promptOnly))}`]

@@ -220,7 +220,7 @@ export function buildTableStatsQuery(db: string): BuiltQuery {
 export function buildSummaryQueries(db: string): { inferences: BuiltQuery; samples: BuiltQuery } {
   return {
     inferences: {
-      query: `SELECT sum(request_count) AS n, min(bucket_start) AS first_day, max(bucket_start) AS last_day FROM ${db}.${Tables.inferenceRollup["1d"]}`,
+      query: `SELECT sum(request_count) AS n, min(bucket_start) AS first_day, max(bucket_start) AS last_day FROM ${db}.${Tables.inferenceRollup} WHERE grain = '1d' AND level = 'total'`,
       query_params: {},
     },
     samples: {

@@ -2,6 +2,7 @@
  * Request schemas (JSON Schema 2020-12 subset that ajv and OpenAPI 3.1 both read). The same objects
  * validate requests and make /openapi.json.
  */
+import { Tables } from "@budmetrics/schema";
 const str = (maxLength = 256) => ({ type: "string", maxLength }) as const;
 const dateText = {
   type: "string",
@@ -237,18 +238,11 @@ export const credentialUsageBody = {
 } as const;
 
 export const OPTIMIZABLE_TABLES = [
-  "inference_events",
-  "metric_samples",
-  "inference_rollup_5m",
-  "inference_rollup_1h",
-  "inference_rollup_1d",
-  "inference_total_1h",
-  "inference_total_1d",
-  "inference_model_1h",
-  "inference_model_1d",
-  "metric_samples_rollup_5m",
-  "metric_samples_rollup_1h",
-  "metric_samples_rollup_1d",
+  Tables.inferenceEvents,
+  Tables.inferenceIds,
+  Tables.metricSamples,
+  Tables.inferenceRollup,
+  ...Object.values(Tables.sampleRollup),
 ] as const;
 
 export const optimizeBody = {
