@@ -30,13 +30,13 @@ export const collectorConfigSchema = mergeSchemas(
       type: "int",
       min: 1,
       max: 10_000,
-      default: 500,
-      doc: "bulk subscribe: most messages the sidecar hands over in one delivery (count)",
+      default: 5_000,
+      doc: "bulk subscribe: most messages the sidecar hands over in one delivery; the pub/sub component's concurrency must be at least this (count)",
     },
     COLLECTOR_BULK_MAX_AWAIT_MS: {
       type: "int",
       min: 0,
-      default: 1_000,
+      default: 50,
       doc: "bulk subscribe: longest the sidecar waits to fill a delivery (milliseconds)",
     },
     COLLECTOR_SAMPLE_EVENT_TYPES: {
@@ -71,8 +71,8 @@ export const collectorConfigSchema = mergeSchemas(
     COLLECTOR_FLUSH_TIMEOUT_MS: {
       type: "int",
       min: 100,
-      default: 30_000,
-      doc: "deadline of one flush including its retries; past it the batch is answered RETRY (milliseconds)",
+      default: 20_000,
+      doc: "deadline of one flush including its retries; past it the batch is answered RETRY. A delivery may wait for the write in flight and then its own: twice this, plus COLLECTOR_INSERT_MIN_INTERVAL_MS, must stay below the Dapr delivery timeout (milliseconds)",
     },
     COLLECTOR_FLUSH_MAX_RETRIES: {
       type: "int",
@@ -95,8 +95,8 @@ export const collectorConfigSchema = mergeSchemas(
     COLLECTOR_MAX_BODY_BYTES: {
       type: "int",
       min: 1024,
-      default: 16 * 1024 * 1024,
-      doc: "largest accepted request body; larger bodies get HTTP 413 (bytes)",
+      default: 64 * 1024 * 1024,
+      doc: "largest accepted request body; larger bodies get HTTP 413. Must hold a full bulk: at least COLLECTOR_BULK_MAX_MESSAGES × 4 KiB (bytes)",
     },
     COLLECTOR_RETRY_AFTER_SECONDS: {
       type: "int",
@@ -137,6 +137,10 @@ export const collectorConfigChecks: ReadonlyArray<(c: CollectorConfig) => string
   (c) =>
     c.COLLECTOR_QUEUE_MAX_ROWS < c.COLLECTOR_BATCH_MAX_ROWS
       ? `COLLECTOR_QUEUE_MAX_ROWS (${c.COLLECTOR_QUEUE_MAX_ROWS}) must be ≥ COLLECTOR_BATCH_MAX_ROWS (${c.COLLECTOR_BATCH_MAX_ROWS})`
+      : undefined,
+  (c) =>
+    c.COLLECTOR_MAX_BODY_BYTES < c.COLLECTOR_BULK_MAX_MESSAGES * 4096
+      ? `COLLECTOR_MAX_BODY_BYTES (${c.COLLECTOR_MAX_BODY_BYTES}) must hold a full bulk of COLLECTOR_BULK_MAX_MESSAGES (${c.COLLECTOR_BULK_MAX_MESSAGES}) events of 4 KiB: a bulk answered 413 is resent whole, for ever`
       : undefined,
   (c) =>
     c.COLLECTOR_CLAIM_PENDING_TTL_MS <= c.COLLECTOR_FLUSH_TIMEOUT_MS

@@ -59,7 +59,7 @@ describe("GET /dapr/subscribe", () => {
           default: "/dapr/events",
         },
         deadLetterTopic: "poisonMessages",
-        bulkSubscribe: { enabled: true, maxMessagesCount: 500, maxAwaitDurationMs: 1000 },
+        bulkSubscribe: { enabled: true, maxMessagesCount: 5000, maxAwaitDurationMs: 50 },
         metadata: { rawPayload: "false" },
       },
     ]);
