@@ -28,7 +28,8 @@
  *        sidecar: --policy ticker|window (daprd 1.17's bulk ticker, or ≥ 1.18's batch window)
  *                 --live-rate 1000 (events/s) --live-seconds 20 (0 = no live phase)
  *                 overrides of the shipped settings, printed as such: --sidecar-concurrency N
- *                 --queue-depth N --max-messages N --max-await-ms N
+ *                 --queue-depth N --max-messages N --max-await-ms N --single (bulkSubscribe off: one
+ *                 POST per message, `concurrency` of them in flight)
  */
 import { fork, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -78,6 +79,7 @@ const { values: flags } = parseArgs({
     "queue-depth": { type: "string" },
     "max-messages": { type: "string" },
     "max-await-ms": { type: "string" },
+    single: { type: "boolean", default: false },
   },
 });
 const positive = (name: string, v: string | undefined, allowZero = false) => {
@@ -176,6 +178,7 @@ type FromSidecar =
       type: "stats";
       acked: number;
       bulkSizes: number[];
+      bulkMs: number[];
       latencies: number[];
       postErrors: number;
       retries: number;
@@ -309,6 +312,7 @@ async function sidecarProcess(): Promise<void> {
   let sidecar: Sidecar | undefined;
   let latencies: number[] = [];
   let bulkSizes: number[] = [];
+  let bulkMs: number[] = [];
   let peakRss = process.memoryUsage().rss;
   const rssTimer = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -319,7 +323,9 @@ async function sidecarProcess(): Promise<void> {
         const pubsub = { ...loadPubsub(), ...SIDECAR_OVERRIDES };
         // As daprd does at start-up: the app's own subscription, then the component files.
         const subscription = await fetchSubscription(m.appUrl, pubsub.name);
-        subscription.bulkSubscribe = { enabled: true, ...subscription.bulkSubscribe, ...BULK_OVERRIDES };
+        subscription.bulkSubscribe = flags.single
+          ? { enabled: false }
+          : { enabled: true, ...subscription.bulkSubscribe, ...BULK_OVERRIDES };
         const inbound = loadInboundPolicy(pubsub.name);
         sidecar = await startSidecar({
           redisUrl: REDIS_URL,
@@ -330,7 +336,10 @@ async function sidecarProcess(): Promise<void> {
           flushPolicy: POLICY,
           onAck: (ms) => latencies.push(ms),
           onBulk: (b) => {
-            if (b.attempt === 0) bulkSizes.push(b.entries);
+            if (b.attempt === 0) {
+              bulkSizes.push(b.entries);
+              bulkMs.push(b.durationMs);
+            }
           },
         });
         send({ type: "started", pubsub, subscription, inbound });
@@ -340,6 +349,7 @@ async function sidecarProcess(): Promise<void> {
           type: "stats",
           acked: s.acked,
           bulkSizes,
+          bulkMs,
           latencies,
           postErrors: s.postErrors,
           retries: s.retries,
@@ -349,6 +359,7 @@ async function sidecarProcess(): Promise<void> {
         });
         latencies = [];
         bulkSizes = [];
+        bulkMs = [];
       } else {
         await sidecar?.stop();
         clearInterval(rssTimer);
@@ -483,16 +494,18 @@ async function main() {
   async function waitAcked(target: number, onTick: (acked: number) => void) {
     let acked = 0;
     const bulkSizes: number[] = [];
+    const bulkMs: number[] = [];
     const latencies: number[] = [];
     let last: Extract<FromSidecar, { type: "stats" }> | undefined;
     for (;;) {
       await new Promise((r) => setTimeout(r, 50));
       last = await sidecarStats();
       bulkSizes.push(...last.bulkSizes);
+      bulkMs.push(...last.bulkMs);
       latencies.push(...last.latencies);
       acked = last.acked;
       onTick(acked);
-      if (acked >= target) return { bulkSizes, latencies, last };
+      if (acked >= target) return { bulkSizes, bulkMs, latencies, last };
     }
   }
 
@@ -502,6 +515,7 @@ async function main() {
     straight: number;
     backlog?: number;
     backlogBulks?: number[];
+    backlogBulkMs?: number[];
   }> = [];
   let ackedSoFar = 0;
   let sent = 0;
@@ -567,6 +581,7 @@ async function main() {
       });
       r.backlog = EVENTS / ((performance.now() - t0) / 1000);
       r.backlogBulks = drained.bulkSizes;
+      r.backlogBulkMs = drained.bulkMs;
       ackedSoFar += EVENTS;
       progress = before + EVENTS;
     }
@@ -574,7 +589,8 @@ async function main() {
   }
 
   // Live traffic through the sidecar at a fixed offered rate.
-  let live: { latencies: number[]; bulks: number[]; lagMs: number; count: number } | undefined;
+  let live:
+    { latencies: number[]; bulks: number[]; bulkMs: number[]; lagMs: number; count: number } | undefined;
   if (runSidecar && LIVE_SECONDS > 0) {
     const count = LIVE_RATE * LIVE_SECONDS;
     const events = stored(phaseEvents("live", 0, windowEnd, count).map((d) => ({ ...d })));
@@ -584,7 +600,13 @@ async function main() {
     const done = await waitAcked(ackedSoFar + count, () => undefined);
     ackedSoFar += count;
     sent += count;
-    live = { latencies: done.latencies.sort((a, b) => a - b), bulks: done.bulkSizes, lagMs, count };
+    live = {
+      latencies: done.latencies.sort((a, b) => a - b),
+      bulks: done.bulkSizes,
+      bulkMs: done.bulkMs,
+      lagMs,
+      count,
+    };
   }
   bar.stop();
   agent.destroy();
@@ -610,10 +632,11 @@ async function main() {
   const direct = med((r) => r.direct);
   const straight = med((r) => r.straight);
   const backlogRate = med((r) => r.backlog);
-  const bulkStats = (sizes: number[]) =>
+  const bulkStats = (sizes: number[], ms: number[]) =>
     sizes.length === 0
       ? "—"
-      : `${sizes.length} bulks, mean ${fmt(sizes.reduce((a, b) => a + b, 0) / sizes.length)}, max ${fmt(Math.max(...sizes))}`;
+      : `${sizes.length} bulks, mean ${fmt(sizes.reduce((a, b) => a + b, 0) / sizes.length)} entries (max ${fmt(Math.max(...sizes))}), ` +
+        `the app held each ${fmt(median(ms))} ms (median)`;
   const directLat = results.flatMap((r) => r.directLatencies ?? []).sort((a, b) => a - b);
   const s = started;
   const out = [
@@ -625,7 +648,10 @@ async function main() {
       .join(", ")}`,
   ];
   if (s) {
-    const overridden = Object.keys({ ...SIDECAR_OVERRIDES, ...BULK_OVERRIDES });
+    const overridden = [
+      ...Object.keys({ ...SIDECAR_OVERRIDES, ...BULK_OVERRIDES }),
+      ...(flags.single ? ["bulkSubscribe off"] : []),
+    ];
     out.push(
       `  sidecar settings     : concurrency ${s.pubsub.concurrency}, queueDepth ${s.pubsub.queueDepth}, ` +
         `maxMessagesCount ${s.subscription.bulkSubscribe?.maxMessagesCount}, maxAwaitDurationMs ${s.subscription.bulkSubscribe?.maxAwaitDurationMs}, ` +
@@ -634,12 +660,15 @@ async function main() {
           ? ` — OVERRIDDEN: ${overridden.join(", ")} (not what ships)`
           : " (as shipped: components/, GET /dapr/subscribe)"),
       `  through the sidecar  : ${fmt(backlogRate)} events/s backlog drain (median; runs ${runsOf((r) => r.backlog)}); ` +
-        `${bulkStats(results.flatMap((r) => r.backlogBulks ?? []))}`,
+        `${bulkStats(
+          results.flatMap((r) => r.backlogBulks ?? []),
+          results.flatMap((r) => r.backlogBulkMs ?? []),
+        )}`,
     );
     if (live) {
       out.push(
         `  live traffic         : ${fmt(LIVE_RATE)} events/s offered for ${LIVE_SECONDS} s (publisher ${live.lagMs.toFixed(0)} ms behind at the end): ` +
-          `ack latency p50 ${percentile(live.latencies, 50).toFixed(0)} ms, p99 ${percentile(live.latencies, 99).toFixed(0)} ms; ${bulkStats(live.bulks)}`,
+          `ack latency p50 ${percentile(live.latencies, 50).toFixed(0)} ms, p99 ${percentile(live.latencies, 99).toFixed(0)} ms; ${bulkStats(live.bulks, live.bulkMs)}`,
       );
     }
     if (sidecarFinal)

@@ -21,6 +21,9 @@
  *   reclaim loop   every redeliverInterval: XPENDING, XCLAIM of entries idle ≥ processingTimeout,
  *                  back into the channel (a crashed or stuck delivery is redelivered).
  *
+ * Without bulkSubscribe each worker POSTs its own message (single delivery), so up to `concurrency`
+ * deliveries are in flight at once.
+ *
  * Not modelled: circuit breakers, tracing spans, rawPayload subscriptions, message expiry.
  */
 import http from "node:http";
@@ -102,9 +105,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const topic = subscription.topic;
   const group = pubsub.consumerID;
   const bulk = subscription.bulkSubscribe;
-  if (!bulk?.enabled) throw new Error("the sidecar model covers bulk subscriptions only");
-  const maxMessages = bulk.maxMessagesCount || DEFAULT_MAX_MESSAGES;
-  const awaitMs = bulk.maxAwaitDurationMs || DEFAULT_MAX_AWAIT_MS;
+  const bulkMode = !!bulk?.enabled;
+  const maxMessages = bulk?.maxMessagesCount || DEFAULT_MAX_MESSAGES;
+  const awaitMs = bulk?.maxAwaitDurationMs || DEFAULT_MAX_AWAIT_MS;
   const policy = opts.flushPolicy ?? "ticker";
   const route = createRouter(subscription.routes);
   const readBlockMs = opts.readBlockMs ?? 1000;
@@ -130,11 +133,20 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   let stopping = false;
   const queue: Channel<StreamMessage> = createChannel(Math.max(1, pubsub.queueDepth));
   const msgCb: Channel<Waiting> = createChannel(maxMessages);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  // daprd's app channel keeps a connection per concurrent call: one bulk at a time, or one per worker.
+  const agent = new http.Agent({
+    keepAlive: true,
+    maxSockets: bulkMode ? 4 : Math.max(1, pubsub.concurrency),
+  });
   const appUrl = new URL(opts.appUrl);
 
   // --- the app channel ------------------------------------------------------------------------
-  function post(path: string, body: string, timeoutMs?: number): Promise<{ status: number; text: string }> {
+  function post(
+    path: string,
+    body: string,
+    timeoutMs?: number,
+    contentType = "application/json",
+  ): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const payload = Buffer.from(body);
       const req = http.request(
@@ -145,7 +157,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           method: "POST",
           agent,
           headers: {
-            "content-type": "application/json",
+            "content-type": contentType,
             "content-length": payload.length,
             ...(opts.appToken ? { "dapr-api-token": opts.appToken } : {}),
           },
@@ -303,6 +315,64 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     for (const w of batch) w.done(failedErr && errors.get(w.entryId));
   }
 
+  /**
+   * A subscription without bulkSubscribe: each worker POSTs its own message as a structured
+   * CloudEvent and waits for its answer (so up to `concurrency` deliveries are in flight), with the
+   * inbound retry policy around it; what still fails goes to the dead-letter topic.
+   */
+  async function deliverSingle(m: StreamMessage): Promise<Error | undefined> {
+    let event: Record<string, unknown>;
+    try {
+      event = JSON.parse(m.data) as Record<string, unknown>;
+    } catch (err) {
+      return (await deadLetter([m])) ? undefined : (err as Error);
+    }
+    const path = route(event);
+    if (!path) {
+      await deadLetter([m]);
+      return undefined;
+    }
+    const retry = inbound.retry;
+    for (let attempt = 0; ; attempt++) {
+      let failure: Error | undefined;
+      const t0 = performance.now();
+      const tally = { SUCCESS: 0, RETRY: 0, DROP: 0, ERROR: 0 };
+      try {
+        const res = await post(path, m.data, inbound.timeoutMs, "application/cloudevents+json");
+        if (res.status >= 200 && res.status < 300) {
+          const status = res.text
+            ? ((JSON.parse(res.text) as { status?: string }).status ?? "SUCCESS")
+            : "SUCCESS";
+          if (status === "SUCCESS") tally.SUCCESS++;
+          else if (status === "DROP") {
+            tally.DROP++;
+            await deadLetter([m]);
+          } else {
+            tally.RETRY++;
+            failure = new Error(`${status} for message ${m.id}`);
+          }
+        } else if (res.status === 404) {
+          tally.DROP++;
+          await deadLetter([m]);
+        } else {
+          tally.ERROR++;
+          failure = new Error(`app answered HTTP ${res.status}`);
+        }
+      } catch (err) {
+        stats.postErrors++;
+        tally.ERROR++;
+        failure = err instanceof Error ? err : new Error(String(err));
+      }
+      opts.onBulk?.({ path, entries: 1, attempt, durationMs: performance.now() - t0, statuses: tally });
+      if (!failure) return undefined;
+      if (stopping || !retry || (retry.maxRetries >= 0 && attempt >= retry.maxRetries)) {
+        return (await deadLetter([m])) ? undefined : failure;
+      }
+      stats.retries++;
+      await new Promise((r) => setTimeout(r, backoffMs(retry, attempt)));
+    }
+  }
+
   // --- the bulk loop ----------------------------------------------------------------------------
   // A Go ticker: one pending tick at most (later ticks are dropped while the loop is busy).
   let tickPending = false;
@@ -313,7 +383,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     wakeOnTick = undefined;
     w?.();
   };
-  let ticker = setInterval(onTick, awaitMs);
+  let ticker: NodeJS.Timeout | undefined = bulkMode ? setInterval(onTick, awaitMs) : undefined;
   const resetTicker = () => {
     clearInterval(ticker);
     tickPending = false;
@@ -321,6 +391,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   };
 
   const bulkLoop = (async () => {
+    if (!bulkMode) return;
     let buffer: Waiting[] = [];
     const doFlush = async () => {
       const b = buffer;
@@ -361,11 +432,13 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   // --- workers ----------------------------------------------------------------------------------
   async function processMessage(m: StreamMessage) {
     const t0 = Date.now();
-    const err = await new Promise<Error | undefined>((resolve) => {
-      msgCb
-        .send({ entryId: randomUUID(), message: m, done: resolve })
-        .catch(() => resolve(new Error("sidecar stopping")));
-    });
+    const err = bulkMode
+      ? await new Promise<Error | undefined>((resolve) => {
+          msgCb
+            .send({ entryId: randomUUID(), message: m, done: resolve })
+            .catch(() => resolve(new Error("sidecar stopping")));
+        })
+      : await deliverSingle(m);
     // Shutdown, or a handler that ran past processingTimeout: no XACK, the message stays pending.
     if (
       err &&
