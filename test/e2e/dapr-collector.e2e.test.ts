@@ -1,8 +1,11 @@
 /**
  * End to end through the real Dapr sidecar: Redis (Streams pub/sub + claims), a ClickHouse server and
- * daprd in containers, the collector in this process in server mode. Publishes through the sidecar's
- * publish API and asserts the stored rows, the dead-letter path (invalid → DROP → poisonMessages) and
- * the retry path (RETRY → the resiliency policy redelivers → stored once).
+ * daprd in containers, the collector in this process in server mode. The sidecar loads the shipped
+ * components/ files unchanged (the Redis container answers as `redis-master` with a password, and a
+ * test-only secret store named `kubernetes` resolves the pub/sub's secretKeyRef). Events are published
+ * the way platform services publish them, with @dapr/dapr's DaprClient, and the suite asserts the
+ * stored rows, the dead-letter path (invalid → DROP → poisonMessages) and the retry path (RETRY →
+ * the resiliency policy redelivers → stored once).
  *
  * Needs Docker. Where there is none (the development machines) the suite is skipped with a printed
  * reason; it never fails CI for lack of Docker.
@@ -13,6 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import express from "express";
 import { Redis } from "ioredis";
+import { CommunicationProtocolEnum, DaprClient } from "@dapr/dapr";
 // Types only at load time: the runtime import happens inside the suite, where Docker exists.
 import type { StartedNetwork, StartedTestContainer } from "testcontainers";
 import {
@@ -48,11 +52,12 @@ if (!docker.ok) {
 }
 const describeWithDocker = docker.ok ? describe : describe.skip;
 
-const DAPRD_IMAGE = process.env.E2E_DAPRD_IMAGE ?? "daprio/daprd:1.17.0";
+const DAPRD_IMAGE = process.env.E2E_DAPRD_IMAGE ?? "daprio/daprd:1.17.13";
 const CLICKHOUSE_IMAGE = process.env.E2E_CLICKHOUSE_IMAGE ?? "clickhouse/clickhouse-server:25.8";
 const REDIS_IMAGE = process.env.E2E_REDIS_IMAGE ?? "redis:7.4-alpine";
 const APP_ID = "budmetrics-collector";
 const APP_TOKEN = "e2e-app-token";
+const REDIS_PASSWORD = "e2e-redis";
 
 jest.setTimeout(240_000);
 
@@ -77,7 +82,7 @@ describeWithDocker("collector behind a real Dapr sidecar", () => {
   let server: http.Server;
   let current: { app: MountedApp; handler: http.RequestListener };
   const apps: MountedApp[] = [];
-  let publishUrl: string;
+  let dapr: DaprClient;
   const log = createSilentLogger();
 
   async function buildCollector(env: Record<string, string>) {
@@ -92,9 +97,12 @@ describeWithDocker("collector behind a real Dapr sidecar", () => {
   beforeAll(async () => {
     const { GenericContainer, Network, TestContainers, Wait } = await import("testcontainers");
     network = await new Network().start();
+    // The name and password the shipped pubsub-redis.yaml expects (redisHost redis-master:6379,
+    // redisPassword from the secret budmetrics-redis / redis-password).
     redisC = await new GenericContainer(REDIS_IMAGE)
       .withNetwork(network)
-      .withNetworkAliases("redis")
+      .withNetworkAliases("redis-master")
+      .withCommand(["redis-server", "--requirepass", REDIS_PASSWORD])
       .withExposedPorts(6379)
       .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
       .start();
@@ -113,9 +121,8 @@ describeWithDocker("collector behind a real Dapr sidecar", () => {
       CLICKHOUSE_URL: `http://${clickhouseC.getHost()}:${clickhouseC.getMappedPort(8123)}`,
       CLICKHOUSE_PASSWORD: "e2e",
       CLICKHOUSE_DATABASE: "budmetrics_e2e",
-      REDIS_URL: `redis://${redisC.getHost()}:${redisC.getMappedPort(6379)}`,
+      REDIS_URL: `redis://:${REDIS_PASSWORD}@${redisC.getHost()}:${redisC.getMappedPort(6379)}`,
       APP_API_TOKEN: APP_TOKEN,
-      COLLECTOR_INSERT_MIN_INTERVAL_MS: "50",
     };
     const chConfig = loadConfig(clickhouseConfigSchema, env);
     ch = await createClickHouse(chConfig, log);
@@ -130,30 +137,30 @@ describeWithDocker("collector behind a real Dapr sidecar", () => {
     const appPort = (server.address() as { port: number }).port;
     await TestContainers.exposeHostPorts(appPort);
 
-    // Components: the repo's subscription and resiliency as they are; the pub/sub with this network's
-    // Redis (the repo's reads its password from a Kubernetes secret) and fast redelivery.
+    // Components: every file of the repo's components/ as it is, plus a test-only secret store named
+    // `kubernetes` (the store the shipped pub/sub reads its password from) backed by a local file.
     const componentsDir = fs.mkdtempSync(path.join(os.tmpdir(), "bm-e2e-components-"));
     const repoComponents = path.resolve(__dirname, "../../components");
-    for (const f of ["subscription.yaml", "resiliency.yaml"]) {
+    for (const f of fs.readdirSync(repoComponents).filter((f) => f.endsWith(".yaml"))) {
       fs.copyFileSync(path.join(repoComponents, f), path.join(componentsDir, f));
     }
     fs.writeFileSync(
-      path.join(componentsDir, "pubsub-redis.yaml"),
+      path.join(componentsDir, "secrets.json"),
+      JSON.stringify({ "budmetrics-redis": { "redis-password": REDIS_PASSWORD } }),
+    );
+    fs.writeFileSync(
+      path.join(componentsDir, "zz-e2e-secretstore.yaml"),
       [
         "apiVersion: dapr.io/v1alpha1",
         "kind: Component",
         "metadata:",
-        "  name: pubsub-redis",
+        "  name: kubernetes",
         "spec:",
-        "  type: pubsub.redis",
+        "  type: secretstores.local.file",
         "  version: v1",
         "  metadata:",
-        '    - { name: redisHost, value: "redis:6379" }',
-        '    - { name: consumerID, value: "budmetrics-collector" }',
-        '    - { name: redeliverInterval, value: "2s" }',
-        '    - { name: processingTimeout, value: "10s" }',
-        '    - { name: concurrency, value: "10" }',
-        '    - { name: maxLenApprox, value: "100000" }',
+        '    - { name: secretsFile, value: "/components/secrets.json" }',
+        '    - { name: multiValued, value: "true" }',
         "",
       ].join("\n"),
     );
@@ -182,7 +189,11 @@ describeWithDocker("collector behind a real Dapr sidecar", () => {
       .withExposedPorts(3500)
       .withWaitStrategy(Wait.forHttp("/v1.0/healthz/outbound", 3500).forStatusCode(204))
       .start();
-    publishUrl = `http://${daprd.getHost()}:${daprd.getMappedPort(3500)}/v1.0/publish/pubsub-redis/budMetricsMessages`;
+    dapr = new DaprClient({
+      daprHost: daprd.getHost(),
+      daprPort: String(daprd.getMappedPort(3500)),
+      communicationProtocol: CommunicationProtocolEnum.HTTP,
+    });
   });
 
   afterAll(async () => {
@@ -211,13 +222,13 @@ describeWithDocker("collector behind a real Dapr sidecar", () => {
     }),
   ];
 
-  async function publish(event: unknown) {
-    const res = await fetch(publishUrl, {
-      method: "POST",
-      headers: { "content-type": "application/cloudevents+json" },
-      body: JSON.stringify(event),
+  /** As platform services publish: a structured CloudEvent through the sidecar's publish API. */
+  async function publish(event: object) {
+    const res = await dapr.pubsub.publish("pubsub-redis", "budMetricsMessages", event, {
+      contentType: "application/cloudevents+json",
     });
-    expect(res.status).toBe(204);
+    // The SDK reports a failed publish as a value, not an exception.
+    expect(res.error).toBeUndefined();
   }
   async function countIds(ids: string[]): Promise<{ n: number; d: number }> {
     const [r] = await ch.query<{ n: number | string; d: number | string }>(
@@ -271,13 +282,14 @@ describeWithDocker("collector behind a real Dapr sidecar", () => {
       CLICKHOUSE_URL: `http://${clickhouseC.getHost()}:${clickhouseC.getMappedPort(8123)}`,
       CLICKHOUSE_PASSWORD: "e2e",
       CLICKHOUSE_DATABASE: "budmetrics_e2e",
-      REDIS_URL: `redis://${redisC.getHost()}:${redisC.getMappedPort(6379)}`,
+      REDIS_URL: `redis://:${REDIS_PASSWORD}@${redisC.getHost()}:${redisC.getMappedPort(6379)}`,
       APP_API_TOKEN: APP_TOKEN,
     });
+    // The shipped resiliency policy retries with exponential back-off (0.5 s × 1.5^n, at most 30 s).
     const counts = await eventually(
       () => countIds([d.inference_id]),
       (c) => c.n >= 1,
-      90_000,
+      120_000,
     );
     expect(counts).toEqual({ n: 1, d: 1 });
   });

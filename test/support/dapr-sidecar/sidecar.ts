@@ -71,7 +71,10 @@ export interface SidecarStats {
 
 export interface Sidecar {
   readonly stats: SidecarStats;
+  /** Graceful: stop reading, finish the bulk in flight; whatever is not acknowledged stays pending. */
   stop(): Promise<void>;
+  /** The process dies: connections cut at once, nothing more is acknowledged or dead-lettered. */
+  kill(): void;
 }
 
 interface StreamMessage {
@@ -131,6 +134,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     postErrors: 0,
   };
   let stopping = false;
+  let killed = false;
   const queue: Channel<StreamMessage> = createChannel(Math.max(1, pubsub.queueDepth));
   const msgCb: Channel<Waiting> = createChannel(maxMessages);
   // daprd's app channel keeps a connection per concurrent call: one bulk at a time, or one per worker.
@@ -180,7 +184,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   }
 
   async function deadLetter(messages: StreamMessage[]): Promise<boolean> {
-    if (!subscription.deadLetterTopic || messages.length === 0) return false;
+    if (killed || !subscription.deadLetterTopic || messages.length === 0) return false;
     try {
       await Promise.all(
         messages.map((m) =>
@@ -441,8 +445,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       : await deliverSingle(m);
     // Shutdown, or a handler that ran past processingTimeout: no XACK, the message stays pending.
     if (
-      err &&
-      (stopping || (pubsub.processingTimeoutMs > 0 && Date.now() - t0 >= pubsub.processingTimeoutMs))
+      killed ||
+      (err && (stopping || (pubsub.processingTimeoutMs > 0 && Date.now() - t0 >= pubsub.processingTimeoutMs)))
     )
       return;
     await cmd.xack(topic, group, m.id);
@@ -527,6 +531,18 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 
   return {
     stats,
+    kill() {
+      killed = true;
+      stopping = true;
+      clearTimeout(reclaimTimer);
+      clearInterval(ticker);
+      agent.destroy();
+      reader.disconnect();
+      cmd.disconnect();
+      onTick();
+      msgCb.close();
+      queue.close();
+    },
     async stop() {
       stopping = true;
       clearTimeout(reclaimTimer);
