@@ -30,6 +30,8 @@
  *                 overrides of the shipped settings, printed as such: --sidecar-concurrency N
  *                 --queue-depth N --max-messages N --max-await-ms N --single (bulkSubscribe off: one
  *                 POST per message, `concurrency` of them in flight)
+ *        --preload N (store N inferences with UUIDv7 ids over the 30 days before the window first, in
+ *                 the engine: the identity check's cost at that table size is printed)
  */
 import { fork, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -80,6 +82,7 @@ const { values: flags } = parseArgs({
     "max-messages": { type: "string" },
     "max-await-ms": { type: "string" },
     single: { type: "boolean", default: false },
+    preload: { type: "string", default: "0" },
   },
 });
 const positive = (name: string, v: string | undefined, allowZero = false) => {
@@ -95,6 +98,7 @@ const ENTRIES = positive("entries", flags.entries);
 const CONCURRENCY = positive("concurrency", flags.concurrency);
 const LIVE_RATE = positive("live-rate", flags["live-rate"]);
 const LIVE_SECONDS = positive("live-seconds", flags["live-seconds"], true);
+const PRELOAD = positive("preload", flags.preload, true);
 const POLICY = flags.policy as FlushPolicy;
 if (POLICY !== "ticker" && POLICY !== "window") throw new Error("--policy must be ticker or window");
 const ONLY = flags.only;
@@ -165,6 +169,8 @@ type FromCollector =
       flushCount: number;
       peakRss: number;
       activeParts: number;
+      phasesMs: Record<string, number>;
+      preloaded: number;
     };
 type ToSidecar = { type: "start"; appUrl: string } | { type: "stats" } | { type: "stop" };
 type FromSidecar =
@@ -217,6 +223,7 @@ async function collectorProcess(windowEnd: number): Promise<void> {
   });
   const ch = await createClickHouse(chConfig, log);
   await migrate(ch, { ctx: renderContextFrom(chConfig), log });
+  if (PRELOAD > 0) await preload(ch, PRELOAD, windowEnd - 30 * 86_400_000 - RUNS * 4 * SPREAD_SECONDS * 1000);
 
   // The shipped defaults, but for the bench's own topic (and whatever COLLECTOR_* the caller set).
   const env: Record<string, string> = { COLLECTOR_TOPIC: TOPIC };
@@ -251,9 +258,7 @@ async function collectorProcess(windowEnd: number): Promise<void> {
         for (let i = 0; i < twin.length; i += config.COLLECTOR_BATCH_MAX_ROWS) {
           const lines = twin
             .slice(i, i + config.COLLECTOR_BATCH_MAX_ROWS)
-            .map((d) =>
-              JSON.stringify(toInferenceRow(d, { id: d.inference_id, source: "budgateway", type: "x" })),
-            );
+            .map((d) => JSON.stringify(toInferenceRow(d, { id: d.inference_id, source: "budgateway" })));
           await ch.insertJsonEachRow(
             Tables.inferenceEvents,
             Buffer.from(lines.join("\n") + "\n"),
@@ -270,6 +275,22 @@ async function collectorProcess(windowEnd: number): Promise<void> {
         `SELECT count() AS n FROM system.parts WHERE database = {db:String} AND active`,
         { db: ch.database },
       );
+      const phases = (
+        await registry.getSingleMetricAsString("budmetrics_collector_write_phase_seconds")
+      ).split("\n");
+      const phasesMs: Record<string, number> = {};
+      for (const phase of ["claims", "identity", "insert"]) {
+        const pick = (suffix: string) =>
+          phases
+            .filter(
+              (l) =>
+                l.startsWith(`budmetrics_collector_write_phase_seconds_${suffix}{`) &&
+                l.includes('kind="inference"') &&
+                l.includes(`phase="${phase}"`),
+            )
+            .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+        phasesMs[phase] = (pick("sum") / Math.max(1, pick("count"))) * 1000;
+      }
       const flush = (
         await registry.getSingleMetricAsString("budmetrics_collector_flush_duration_seconds")
       ).split("\n");
@@ -297,6 +318,8 @@ async function collectorProcess(windowEnd: number): Promise<void> {
         flushCount: metricValue("count"),
         peakRss,
         activeParts: toNumber(parts?.n),
+        phasesMs,
+        preloaded: PRELOAD,
       });
       process.disconnect();
     })().catch((err: unknown) => {
@@ -304,6 +327,39 @@ async function collectorProcess(windowEnd: number): Promise<void> {
       process.exit(1);
     });
   });
+}
+
+/**
+ * N stored inferences before the window, generated in the engine (through the views, as if ingested):
+ * UUIDv7 ids of their arrival times over 30 days ending at `endMs`.
+ */
+async function preload(ch: Awaited<ReturnType<typeof createClickHouse>>, n: number, endMs: number) {
+  const startMs = endMs - 30 * 86_400_000;
+  const chunk = 1_000_000;
+  for (let from = 0; from < n; from += chunk) {
+    const count = Math.min(chunk, n - from);
+    await ch.command(
+      `INSERT INTO ${ch.database}.${Tables.inferenceEvents}
+         (inference_id, project_id, endpoint_id, model_id, is_success, request_arrival_time, request_forward_time,
+          model_name, input_tokens, output_tokens, response_time_ms, event_id, event_source)
+       SELECT
+         toUUID(concat(substring(h, 1, 8), '-', substring(h, 9, 4), '-7', substring(h, 13, 3), '-8',
+                       substring(h, 16, 3), '-', substring(h, 19, 12))) AS inference_id,
+         toUUID(concat('00000002-0000-4000-8000-', leftPad(toString(ep % 20), 12, '0'))) AS project_id,
+         toUUID(concat('00000003-0000-4000-8000-', leftPad(toString(ep), 12, '0'))) AS endpoint_id,
+         toUUID(concat('00000001-0000-4000-8000-', leftPad(toString(ep % 10), 12, '0'))) AS model_id,
+         true, fromUnixTimestamp64Milli(ms, 'UTC'), fromUnixTimestamp64Milli(ms, 'UTC'),
+         concat('model-', toString(ep % 10)), 100, 200, 500.0, toString(inference_id), 'preload'
+       FROM (
+         SELECT number, toInt64(${startMs} + intDiv(number * ${30 * 86_400_000}, ${n})) AS ms,
+                toUInt32(sipHash64(number) % 50) AS ep,
+                concat(leftPad(lower(hex(toUInt64(ms))), 12, '0'), lower(hex(sipHash128(number)))) AS h
+         FROM numbers(${from}, ${count})
+       )`,
+      undefined,
+      { timeoutMs: 600_000 },
+    );
+  }
 }
 
 // --- the sidecar process --------------------------------------------------------------------------
@@ -686,6 +742,7 @@ async function main() {
   out.push(
     `  straight insert      : ${fmt(straight)} rows/s (median; runs ${runsOf((r) => r.straight)})`,
     `  inference writes     : ${fin.flushCount} inserts, mean ${fmt((sent - 0) / Math.max(1, fin.flushCount))} rows, ${((fin.flushSeconds / Math.max(1, fin.flushCount)) * 1000).toFixed(0)} ms each (claims + identity check + insert); ${fin.activeParts} active parts at the end`,
+    `  write phases         : claims ${fin.phasesMs.claims!.toFixed(1)} ms, identity check ${fin.phasesMs.identity!.toFixed(1)} ms, insert ${fin.phasesMs.insert!.toFixed(1)} ms (mean per inference write; ${fmt(fin.preloaded)} rows stored before the runs)`,
     `  JS path alone        : ${fmt(jsRate)} events/s (JSON.parse + ajv + row mapping + serialisation, one core, no engine)`,
     `  collector RSS        : ${mb(ready.rss)} MB before load, peak ${mb(fin.peakRss)} MB`,
   );
@@ -694,7 +751,7 @@ async function main() {
   if (runDirect) ratios.push(`direct/straight ${(direct / straight).toFixed(2)}`);
   if (s) ratios.push(`sidecar/straight ${(backlogRate / straight).toFixed(2)}`);
   out.push(`  ratios               : ${ratios.join(", ")}`);
-  const expected = sent + RUNS * EVENTS;
+  const expected = sent + RUNS * EVENTS + fin.preloaded;
   out.push(
     `  stored               : ${fmt(fin.stored)} rows, ${fmt(fin.distinct)} distinct (expected ${fmt(expected)}: every event once)`,
   );

@@ -54,7 +54,12 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
     },
   });
   const onError = (code: string, operation: string) => metrics.clickhouseError(code, operation);
-  const sink = createClickHouseRowSink({ ch, claims, onError });
+  const sink = createClickHouseRowSink({
+    ch,
+    claims,
+    onError,
+    onPhases: (kind, phasesMs) => metrics.writePhases(kind, phasesMs),
+  });
   const quarantine = createClickHouseQuarantineSink({ ch, onError });
 
   for (const kind of ["inference", "sample"] as const) {

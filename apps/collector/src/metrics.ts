@@ -11,6 +11,7 @@ import type { EventKind } from "./ingest/parse-event";
 export interface CollectorMetrics extends IngestMetrics {
   flushed(kind: EventKind, info: FlushInfo): void;
   flushRetry(kind: EventKind): void;
+  writePhases(kind: EventKind, phasesMs: { claims: number; identity: number; insert: number }): void;
   clickhouseError(code: string, operation: string): void;
   delivery(channel: string, status: string, n: number): void;
 }
@@ -77,6 +78,12 @@ export function createCollectorMetrics(
     ["kind", "result"],
     [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   );
+  const phaseSeconds = histogram(
+    "budmetrics_collector_write_phase_seconds",
+    "time of each phase of a committed write: claims, identity (the check against the stored ids), insert",
+    ["kind", "phase"],
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  );
   const flushRetries = counter(
     "budmetrics_collector_flush_retries_total",
     "flush attempts repeated after a retryable error",
@@ -108,6 +115,9 @@ export function createCollectorMetrics(
       flushSeconds.observe({ kind, result: info.ok ? "ok" : "error" }, info.durationMs / 1000);
     },
     flushRetry: (kind) => flushRetries.inc({ kind }),
+    writePhases(kind, phasesMs) {
+      for (const [phase, ms] of Object.entries(phasesMs)) phaseSeconds.observe({ kind, phase }, ms / 1000);
+    },
     clickhouseError: (code, operation) => chErrors.inc({ code, operation }),
     delivery: (channel, status, n) => deliveries.inc({ channel, status }, n),
   };

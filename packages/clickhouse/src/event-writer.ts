@@ -20,6 +20,8 @@ export interface WriteResult {
   duplicates: number;
   retries: number;
   payloadBytes: number;
+  /** Where the time went (ms): claiming the keys, the identity check against the table, the insert. */
+  phasesMs: { claims: number; identity: number; insert: number };
 }
 
 export interface EventWriter {
@@ -102,7 +104,14 @@ export function createEventWriter(deps: { ch: ClickHouse; claims: ClaimStore }):
     async write(kind, rows) {
       const spec = KIND[kind];
       const outcomes: WriteOutcome[] = new Array(rows.length);
-      const result: WriteResult = { outcomes, inserted: 0, duplicates: 0, retries: 0, payloadBytes: 0 };
+      const result: WriteResult = {
+        outcomes,
+        inserted: 0,
+        duplicates: 0,
+        retries: 0,
+        payloadBytes: 0,
+        phasesMs: { claims: 0, identity: 0, insert: 0 },
+      };
       if (rows.length === 0) return result;
 
       // 1. In-batch deduplication: the first copy of a key represents all of them.
@@ -118,8 +127,10 @@ export function createEventWriter(deps: { ch: ClickHouse; claims: ClaimStore }):
       });
 
       // 2. Claim every key before touching the table; keys claimed by another writer are retried later.
+      let t = performance.now();
       const claimKeys = unique.map((r) => spec.claimPrefix + r.key);
       const states = await claims.claim(claimKeys);
+      result.phasesMs.claims = performance.now() - t;
       const mine: PreparedRow[] = [];
       for (const r of unique) {
         const i = firstIndex.get(r.key)!;
@@ -134,7 +145,9 @@ export function createEventWriter(deps: { ch: ClickHouse; claims: ClaimStore }):
       try {
         // 3. Keys the claim store does not know may still be stored (restart, evicted): ask the table
         //    (inferences by id alone, whatever time they now carry).
+        t = performance.now();
         const existing = mine.length > 0 ? await findExisting(kind, mine) : new Set<string>();
+        result.phasesMs.identity = performance.now() - t;
         const fresh = mine.filter((r) => !existing.has(r.key));
         for (const r of mine) if (existing.has(r.key)) outcomes[firstIndex.get(r.key)!] = "duplicate";
 
@@ -143,7 +156,9 @@ export function createEventWriter(deps: { ch: ClickHouse; claims: ClaimStore }):
           const payload = Buffer.from(fresh.map((r) => r.line).join("\n") + "\n");
           result.payloadBytes = payload.length;
           inserting = true;
+          t = performance.now();
           await ch.insertJsonEachRow(spec.table, payload, spec.columns);
+          result.phasesMs.insert = performance.now() - t;
           for (const r of fresh) outcomes[firstIndex.get(r.key)!] = "inserted";
         }
       } catch (err) {

@@ -1,6 +1,12 @@
-import { createEventWriter, type ClaimStore, type ClickHouse } from "@budmetrics/clickhouse";
+import {
+  createEventWriter,
+  type ClaimStore,
+  type ClickHouse,
+  type WriteResult,
+} from "@budmetrics/clickhouse";
 import { isAppError } from "@budmetrics/errors";
 import { QUARANTINE_COLUMNS, Tables, type QuarantineRow } from "@budmetrics/schema";
+import type { EventKind } from "../ingest/parse-event";
 import type { QuarantineSink, RowSink } from "../ingest/ports";
 
 /** Counts ClickHouse failures by error code (CLICKHOUSE_UNAVAILABLE, CLICKHOUSE_TIMEOUT, …). */
@@ -15,12 +21,16 @@ export function createClickHouseRowSink(deps: {
   ch: ClickHouse;
   claims: ClaimStore;
   onError?: ClickHouseErrorHook;
+  /** Where each committed write's time went (claims, identity check, insert; milliseconds). */
+  onPhases?: (kind: EventKind, phasesMs: WriteResult["phasesMs"]) => void;
 }): RowSink {
   const writer = createEventWriter({ ch: deps.ch, claims: deps.claims });
   return {
     async write(kind, rows) {
       try {
-        return await writer.write(kind, rows);
+        const result = await writer.write(kind, rows);
+        deps.onPhases?.(kind, result.phasesMs);
+        return result;
       } catch (err) {
         deps.onError?.(isAppError(err) ? err.code : "UNKNOWN", "insert");
         throw err;
