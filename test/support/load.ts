@@ -16,7 +16,7 @@ import {
 } from "@budmetrics/schema";
 
 export function prepareInference(d: InferenceData, source = "budgateway"): PreparedRow {
-  const row = toInferenceRow(d, { id: d.inference_id, source, type: "add_observability_metrics" });
+  const row = toInferenceRow(d, { id: d.inference_id, source });
   return { key: row.inference_id, timeMs: Date.parse(d.request_arrival_time), line: JSON.stringify(row) };
 }
 

@@ -1,7 +1,6 @@
-import { toInferenceRow, type InferenceData } from "@budmetrics/schema";
+import { createInferenceLineWriter, toInferenceRow, type InferenceData } from "@budmetrics/schema";
 import { createCatalogue, generateInferences, inferenceCloudEvent } from "../../../test/support/generate";
 import { createEventParser } from "../src/ingest/parse-event";
-import { toInferenceLine } from "../src/ingest/serialize";
 
 const parser = createEventParser({ sampleTypes: ["model.inference", "metric_sample"] });
 const [base] = [
@@ -199,7 +198,8 @@ describe("event validation: every rejection names the field and the rule", () =>
   });
 });
 
-describe("toInferenceLine", () => {
+describe("the inference line writer", () => {
+  const toInferenceLine = createInferenceLineWriter();
   it("writes the same JSON as JSON.stringify(toInferenceRow(...)) for generated data, nulls, awkward strings and times", () => {
     const cases: InferenceData[] = [
       ...generateInferences({
@@ -231,14 +231,9 @@ describe("toInferenceLine", () => {
         request_forward_time: "2026-01-01t00:00:00.5z",
       },
     );
-    const env = { id: 'id "q"', source: "src\\", type: "add_observability_metrics" };
+    const env = { id: 'id "q"', source: "src\\" };
     for (const d of cases) {
-      const line = toInferenceLine(
-        d,
-        env,
-        Date.parse(d.request_arrival_time),
-        Date.parse(d.request_forward_time),
-      );
+      const line = toInferenceLine(d, env);
       expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(toInferenceRow(d, env))));
     }
   });

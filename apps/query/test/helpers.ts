@@ -14,9 +14,7 @@ export async function loadInferences(ch: ClickHouse, events: InferenceData[]): P
     const rows = events.slice(i, i + 5_000).map((d) => ({
       key: d.inference_id,
       timeMs: Date.parse(d.request_arrival_time),
-      line: JSON.stringify(
-        toInferenceRow(d, { id: d.inference_id, source: "test", type: "add_observability_metrics" }),
-      ),
+      line: JSON.stringify(toInferenceRow(d, { id: d.inference_id, source: "test" })),
     }));
     const r = await writer.write("inference", rows);
     if (r.inserted !== rows.length) throw new Error(`inserted ${r.inserted} of ${rows.length}`);

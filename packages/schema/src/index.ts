@@ -1,7 +1,8 @@
 /**
  * The one table-definition module: table names and row shapes both apps rely on. The DDL lives in
- * migrations/; this file must agree with it (test/schema.test.ts checks the columns against the
- * engine's own `system.columns`).
+ * migrations/; the declarations here must agree with it (test/foundation/schema.test.ts checks the
+ * columns against the engine's own `system.columns`). The inference record is declared in
+ * ./inference, the inference rollup in ./rollups.
  */
 export const Tables = {
   inferenceEvents: "inference_events",
@@ -20,81 +21,6 @@ export const Tables = {
 } as const;
 
 export * from "./rollups";
-
-/** Times are 'YYYY-MM-DD HH:MM:SS.mmm' in UTC when written (DateTime64(3, 'UTC')). */
-export interface InferenceRow {
-  inference_id: string;
-  project_id: string;
-  endpoint_id: string;
-  model_id: string;
-  is_success: boolean;
-  request_arrival_time: string;
-  request_forward_time: string;
-  request_ip: string | null;
-  cost: number | null;
-  response_analysis: string | null;
-  api_key_id: string | null;
-  user_id: string | null;
-  api_key_project_id: string | null;
-  error_code: string | null;
-  error_message: string | null;
-  error_type: string | null;
-  status_code: number | null;
-  model_name: string;
-  model_provider: string;
-  project_name: string;
-  endpoint_name: string;
-  endpoint_type: string;
-  input_tokens: number;
-  output_tokens: number;
-  response_time_ms: number | null;
-  ttft_ms: number | null;
-  cached: boolean;
-  finish_reason: string | null;
-  cluster_id: string;
-  prompt_id: string | null;
-  prompt_preview: string | null;
-  response_preview: string | null;
-  event_id: string;
-  event_source: string;
-}
-
-export const INFERENCE_COLUMNS: readonly (keyof InferenceRow)[] = [
-  "inference_id",
-  "project_id",
-  "endpoint_id",
-  "model_id",
-  "is_success",
-  "request_arrival_time",
-  "request_forward_time",
-  "request_ip",
-  "cost",
-  "response_analysis",
-  "api_key_id",
-  "user_id",
-  "api_key_project_id",
-  "error_code",
-  "error_message",
-  "error_type",
-  "status_code",
-  "model_name",
-  "model_provider",
-  "project_name",
-  "endpoint_name",
-  "endpoint_type",
-  "input_tokens",
-  "output_tokens",
-  "response_time_ms",
-  "ttft_ms",
-  "cached",
-  "finish_reason",
-  "cluster_id",
-  "prompt_id",
-  "prompt_preview",
-  "response_preview",
-  "event_id",
-  "event_source",
-];
 
 export interface SampleRow {
   metric_type: string;
@@ -147,5 +73,6 @@ export const QUARANTINE_COLUMNS: readonly (keyof QuarantineRow)[] = [
 ];
 
 export { toChDateTime64, fromChDateTime, toNumber } from "./time";
-export { toInferenceRow, toSampleRow, sampleKey } from "./events";
-export type { InferenceData, SampleData, EnvelopeIdentity } from "./events";
+export * from "./inference";
+export { toSampleRow, sampleKey } from "./events";
+export type { SampleData, EnvelopeIdentity } from "./events";

@@ -2,10 +2,15 @@ import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import net from "node:net";
 import type { PreparedRow } from "@budmetrics/clickhouse";
-import { sampleKey, toSampleRow, type InferenceData, type SampleData } from "@budmetrics/schema";
+import {
+  createInferenceLineWriter,
+  sampleKey,
+  toSampleRow,
+  type InferenceData,
+  type SampleData,
+} from "@budmetrics/schema";
 import type { CollectorErrorCode } from "../errors";
 import { envelopeSchema, inferenceDataSchema, sampleDataSchema } from "./schemas";
-import { toInferenceLine } from "./serialize";
 
 /**
  * Untrusted input → a row ready for the batcher, or a rejection naming the field and the rule.
@@ -117,6 +122,7 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
   const validateInference: ValidateFunction = ajv.compile(inferenceDataSchema);
   const validateSample: ValidateFunction = ajv.compile(sampleDataSchema);
   const sampleTypes = new Set(opts.sampleTypes);
+  const toInferenceLine = createInferenceLineWriter();
 
   function reject(
     code: RejectionCode,
@@ -228,7 +234,7 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
       row: {
         key: d.inference_id.toLowerCase(),
         timeMs: arrival,
-        line: toInferenceLine(d, ids, arrival, forward),
+        line: toInferenceLine(d, ids),
       },
     };
   }
