@@ -6,7 +6,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
-import { createMemoryClaimStore } from "@budmetrics/clickhouse";
+import { createMemoryClaimStore } from "@budmetrics/collector";
 import { Tables } from "@budmetrics/schema";
 import {
   countInferences,

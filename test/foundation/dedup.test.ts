@@ -1,8 +1,8 @@
-import { createEventWriter, createMemoryClaimStore, type PreparedRow } from "@budmetrics/clickhouse";
+import { createMemoryClaimStore, type PreparedRow } from "@budmetrics/collector";
 import { Tables } from "@budmetrics/schema";
 import { createCatalogue, generateInferences, generateSamples } from "../support/generate";
 import { openTestEngine, type TestEngine } from "../support/engine";
-import { createTestWriter, prepareInference, prepareSample } from "../support/load";
+import { createTestWriter, prepareInference, prepareSample, writerFor } from "../support/load";
 
 let engine: TestEngine;
 beforeAll(async () => {
@@ -80,7 +80,7 @@ describe("exactly-once writes", () => {
     );
     expect(second.duplicates).toBe(50);
     // A new process: empty claim store, so only the existence check against the table can stop it.
-    const restarted = createEventWriter({
+    const restarted = writerFor({
       ch: engine.ch,
       claims: createMemoryClaimStore({ maxCommitted: 10 }),
     });
@@ -119,7 +119,7 @@ describe("exactly-once writes", () => {
         request_forward_time: at(e.request_forward_time),
       };
     });
-    const restarted = createEventWriter({
+    const restarted = writerFor({
       ch: engine.ch,
       claims: createMemoryClaimStore({ maxCommitted: 10 }),
     });
@@ -149,7 +149,7 @@ describe("exactly-once writes", () => {
       events.filter((e) => stored.has(e.inference_id)).map((e) => prepareInference(e)),
     );
     expect(first.inserted).toBe(stored.size);
-    const restarted = createEventWriter({
+    const restarted = writerFor({
       ch: engine.ch,
       claims: createMemoryClaimStore({ maxCommitted: 10 }),
     });
@@ -170,7 +170,7 @@ describe("exactly-once writes", () => {
     ];
     const claims = createMemoryClaimStore({ maxCommitted: 100 });
     await claims.claim([`inf:${event!.inference_id}`]);
-    const writer = createEventWriter({ ch: engine.ch, claims });
+    const writer = writerFor({ ch: engine.ch, claims });
     const result = await writer.write("inference", [prepareInference(event!)]);
     expect(result.outcomes).toEqual(["retry"]);
     expect((await countsFor([event!.inference_id])).raw).toBe(0);
@@ -181,7 +181,7 @@ describe("exactly-once writes", () => {
       ...generateInferences({ seed: 14, count: 1, startMs: day, endMs: day + 1000, catalogue }),
     ];
     const claims = createMemoryClaimStore({ maxCommitted: 100 });
-    const broken = createEventWriter({
+    const broken = writerFor({
       ch: {
         ...engine.ch,
         insertJsonEachRow: async () => {
@@ -193,17 +193,13 @@ describe("exactly-once writes", () => {
     await expect(broken.write("inference", [prepareInference(event!)])).rejects.toThrow(
       "simulated insert failure",
     );
-    const writer = createEventWriter({ ch: engine.ch, claims });
+    const writer = writerFor({ ch: engine.ch, claims });
     expect((await writer.write("inference", [prepareInference(event!)])).outcomes).toEqual(["inserted"]);
     expect((await countsFor([event!.inference_id])).raw).toBe(1);
   });
 
   /** Writes `rows` with `writer` until no outcome is "retry" (claims still pending), at most `ms`. */
-  async function writeUntilSettled(
-    writer: ReturnType<typeof createEventWriter>,
-    rows: PreparedRow[],
-    ms: number,
-  ) {
+  async function writeUntilSettled(writer: ReturnType<typeof writerFor>, rows: PreparedRow[], ms: number) {
     const until = Date.now() + ms;
     for (;;) {
       const r = await writer.write("inference", rows);
@@ -226,7 +222,7 @@ describe("exactly-once writes", () => {
     const before = await countsFor([]);
     const claims = createMemoryClaimStore({ maxCommitted: 100_000 });
     // A 1 ms deadline: the embedded insert goes on after the writer stopped waiting, and commits.
-    const impatient = createEventWriter({
+    const impatient = writerFor({
       ch: {
         ...engine.ch,
         insertJsonEachRow: (t, p, c) => engine.ch.insertJsonEachRow(t, p, c, { timeoutMs: 1 }),
@@ -235,7 +231,7 @@ describe("exactly-once writes", () => {
     });
     await expect(impatient.write("inference", rows)).rejects.toMatchObject({ code: "CLICKHOUSE_TIMEOUT" });
     // A redelivery right away must not write them again while that insert may still commit.
-    const writer = createEventWriter({ ch: engine.ch, claims });
+    const writer = writerFor({ ch: engine.ch, claims });
     const meanwhile = await writer.write("inference", rows);
     expect([meanwhile.inserted, meanwhile.retries]).toEqual([0, rows.length]);
     const settled = await writeUntilSettled(writer, rows, 10_000);
@@ -260,7 +256,7 @@ describe("exactly-once writes", () => {
     const claims = createMemoryClaimStore({ maxCommitted: 100_000, pendingTtlMs: 1_000 });
     // The connection drops at once, but the server commits the insert 300 ms later.
     let landed: Promise<void> | undefined;
-    const flaky = createEventWriter({
+    const flaky = writerFor({
       ch: {
         ...engine.ch,
         mode: "server",
@@ -272,7 +268,7 @@ describe("exactly-once writes", () => {
       claims,
     });
     await expect(flaky.write("inference", rows)).rejects.toThrow("socket hang up");
-    const writer = createEventWriter({ ch: engine.ch, claims });
+    const writer = writerFor({ ch: engine.ch, claims });
     expect((await writer.write("inference", rows)).retries).toBe(rows.length);
     await landed;
     const settled = await writeUntilSettled(writer, rows, 10_000);

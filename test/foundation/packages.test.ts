@@ -1,11 +1,11 @@
 import { ConfigError, defineSchema, loadConfig } from "@budmetrics/config";
 import {
   classifyClickHouseError,
-  createMemoryClaimStore,
   DeadlineExceeded,
   insertOutcome,
   withQuerySettings,
 } from "@budmetrics/clickhouse";
+import { createMemoryClaimStore } from "@budmetrics/collector";
 import { createLifecycle } from "@budmetrics/lifecycle";
 import { createSilentLogger } from "@budmetrics/logger";
 

@@ -1,12 +1,13 @@
-/** Loads generated events through the same write path the collector uses (EventWriter). */
+/** Loads generated events through the same write path the collector uses (its exactly-once writer). */
+import { createClickHouseEventTable, type ClickHouse } from "@budmetrics/clickhouse";
 import {
-  createEventWriter,
+  createExactlyOnceWriter,
   createMemoryClaimStore,
-  type ClickHouse,
-  type EventWriter,
+  type ClaimStore,
+  type ExactlyOnceWriter,
   type PreparedRow,
   type WriteResult,
-} from "@budmetrics/clickhouse";
+} from "@budmetrics/collector";
 import {
   sampleKey,
   toInferenceRow,
@@ -28,12 +29,17 @@ export function prepareSample(
   return { key: sampleKey(source, s.id), timeMs: s.timeMs, line: JSON.stringify(row) };
 }
 
-export function createTestWriter(ch: ClickHouse): EventWriter {
-  return createEventWriter({ ch, claims: createMemoryClaimStore({ maxCommitted: 1_000_000 }) });
+/** The collector's exactly-once writer over the ClickHouse event table of `ch` (which a test may wrap). */
+export function writerFor(deps: { ch: ClickHouse; claims: ClaimStore }): ExactlyOnceWriter {
+  return createExactlyOnceWriter({ table: createClickHouseEventTable(deps.ch), claims: deps.claims });
+}
+
+export function createTestWriter(ch: ClickHouse): ExactlyOnceWriter {
+  return writerFor({ ch, claims: createMemoryClaimStore({ maxCommitted: 1_000_000 }) });
 }
 
 export async function writeInferences(
-  writer: EventWriter,
+  writer: ExactlyOnceWriter,
   events: readonly InferenceData[],
   batchSize = 20_000,
 ): Promise<WriteResult[]> {

@@ -1,14 +1,17 @@
 import express from "express";
 import type { Registry } from "prom-client";
-import { createMemoryClaimStore, type ClaimStore, type ClickHouse } from "@budmetrics/clickhouse";
+import type { ClickHouse } from "@budmetrics/clickhouse";
 import type { Logger } from "@budmetrics/logger";
 import { withTimeout } from "@budmetrics/lifecycle";
 import { type MountedApp } from "@budmetrics/http";
 import { createClickHouseQuarantineSink, createClickHouseRowSink } from "./adapters/clickhouse-sink";
+import { createMemoryClaimStore } from "./adapters/memory-claims";
 import type { CollectorConfig } from "./config";
 import { createBatcher, type Batcher } from "./ingest/batcher";
 import { createIngest, type Ingest } from "./ingest/ingest";
-import { createEventParser, INFERENCE_EVENT_TYPE, type EventKind } from "./ingest/parse-event";
+import { createEventParser } from "./ingest/parse-event";
+import { EVENT_KIND_NAMES, INFERENCE_EVENT_TYPE, type EventKind } from "./ingest/kinds";
+import type { ClaimStore } from "./ingest/ports";
 import { errorFields } from "./log-fields";
 import { createCollectorMetrics } from "./metrics";
 import { mountDaprRoutes } from "./routes/dapr.route";
@@ -50,7 +53,10 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
         const s = b.stats();
         return { rows: s.queuedRows + s.inFlightRows, bytes: s.queuedBytes + s.inFlightBytes };
       };
-      return { inference: depth(batchers.inference), sample: depth(batchers.sample) };
+      return Object.fromEntries(EVENT_KIND_NAMES.map((k) => [k, depth(batchers[k])])) as Record<
+        EventKind,
+        { rows: number; bytes: number }
+      >;
     },
   });
   const onError = (code: string, operation: string) => metrics.clickhouseError(code, operation);
@@ -62,7 +68,7 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
   });
   const quarantine = createClickHouseQuarantineSink({ ch, onError });
 
-  for (const kind of ["inference", "sample"] as const) {
+  for (const kind of EVENT_KIND_NAMES) {
     const batchLog = log.child({ component: "batcher", kind });
     batchers[kind] = createBatcher((rows) => sink.write(kind, rows), {
       maxBatchRows: config.COLLECTOR_BATCH_MAX_ROWS,
@@ -101,7 +107,7 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
 
   let accepting = true;
   let closed = false;
-  const allBatchers = () => [batchers.inference, batchers.sample];
+  const allBatchers = () => EVENT_KIND_NAMES.map((k) => batchers[k]);
   return {
     name: "collector",
     router,

@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
-import type { ClaimStore, ClickHouse } from "@budmetrics/clickhouse";
+import type { ClickHouse } from "@budmetrics/clickhouse";
+import type { ClaimStore } from "./ingest/ports";
 import { ConfigError } from "@budmetrics/config";
 import type { MountedApp } from "@budmetrics/http";
 import type { Logger } from "@budmetrics/logger";

@@ -1,5 +1,6 @@
 /**
- * Contract tests: the exact payloads daprd sends (DAPR-WIRE.md) and the exact answers it needs.
+ * Contract tests: the exact payloads daprd sends and the exact answers it needs (docs/COLLECTOR.md, "Dapr";
+ * dapr/dapr pkg/runtime/subscription/postman/http).
  * Real embedded ClickHouse underneath; nothing mocked.
  */
 import { openTestEngine, type TestEngine } from "../../../test/support/engine";

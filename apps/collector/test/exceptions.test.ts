@@ -1,5 +1,5 @@
 /** An unexpected exception anywhere on the write path is answered RETRY — never SUCCESS (the Dapr SDK's trap). */
-import type { ClaimStore } from "@budmetrics/clickhouse";
+import type { ClaimStore } from "../src";
 import { openTestEngine, type TestEngine } from "../../../test/support/engine";
 import { createCatalogue, generateInferences, inferenceCloudEvent } from "../../../test/support/generate";
 import { bulkEnvelope, countRows, startCollector, type RunningCollector } from "./harness";

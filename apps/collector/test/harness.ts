@@ -4,7 +4,8 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ClaimStore, ClickHouse } from "@budmetrics/clickhouse";
+import type { ClickHouse } from "@budmetrics/clickhouse";
+import type { ClaimStore } from "../src";
 import { loadConfig } from "@budmetrics/config";
 import { createHost, createRegistry } from "@budmetrics/http";
 import { createSilentLogger, type Logger } from "@budmetrics/logger";

@@ -5,7 +5,7 @@
 import { openTestEngine, type TestEngine } from "../../../test/support/engine";
 import { createCatalogue, generateInferences, inferenceCloudEvent } from "../../../test/support/generate";
 import { Tables, type InferenceData } from "@budmetrics/schema";
-import { createMemoryClaimStore, type ClaimStore } from "@budmetrics/clickhouse";
+import { createMemoryClaimStore, type ClaimStore } from "../src";
 import { bulkEnvelope, countInferences, countRows, startCollector } from "./harness";
 
 let engine: TestEngine;

@@ -1,5 +1,5 @@
 /** Test data loading (the collector's way: toInferenceRow + event writer) and a plain-TS oracle. */
-import { createEventWriter, createMemoryClaimStore, type ClickHouse } from "@budmetrics/clickhouse";
+import type { ClickHouse } from "@budmetrics/clickhouse";
 import {
   toInferenceRow,
   toSampleRow,
@@ -7,9 +7,10 @@ import {
   type InferenceData,
   type SampleData,
 } from "@budmetrics/schema";
+import { createTestWriter } from "../../../test/support/load";
 
 export async function loadInferences(ch: ClickHouse, events: InferenceData[]): Promise<void> {
-  const writer = createEventWriter({ ch, claims: createMemoryClaimStore({ maxCommitted: 1e6 }) });
+  const writer = createTestWriter(ch);
   for (let i = 0; i < events.length; i += 5_000) {
     const rows = events.slice(i, i + 5_000).map((d) => ({
       key: d.inference_id,
@@ -25,7 +26,7 @@ export async function loadSamples(
   ch: ClickHouse,
   samples: Array<{ id: string; timeMs: number; data: SampleData }>,
 ): Promise<void> {
-  const writer = createEventWriter({ ch, claims: createMemoryClaimStore({ maxCommitted: 1e6 }) });
+  const writer = createTestWriter(ch);
   const rows = samples.map((s) => ({
     key: sampleKey("test", s.id),
     timeMs: s.timeMs,

@@ -15,10 +15,8 @@ export {
   DEFAULT_MIGRATIONS_DIR,
 } from "./migrations";
 export type { Migration, RenderContext, MigrationStatus, MigrateReport } from "./migrations";
-export { createMemoryClaimStore } from "./claims";
-export type { ClaimStore, ClaimState } from "./claims";
-export { createEventWriter } from "./event-writer";
-export type { EventWriter, PreparedRow, WriteOutcome, WriteResult } from "./event-writer";
+export { createClickHouseEventTable } from "./event-table";
+export type { ClickHouseEventTable, EventTableTarget, InsertOutcome, StoredRow } from "./event-table";
 export {
   backfills,
   createKubeApi,

@@ -1,20 +1,16 @@
-import {
-  createEventWriter,
-  type ClaimStore,
-  type ClickHouse,
-  type WriteResult,
-} from "@budmetrics/clickhouse";
+import { createClickHouseEventTable, type ClickHouse } from "@budmetrics/clickhouse";
 import { isAppError } from "@budmetrics/errors";
 import { QUARANTINE_COLUMNS, Tables, type QuarantineRow } from "@budmetrics/schema";
-import type { EventKind } from "../ingest/parse-event";
-import type { QuarantineSink, RowSink } from "../ingest/ports";
+import { createExactlyOnceWriter, type WriteResult } from "../ingest/exactly-once";
+import type { EventKind } from "../ingest/kinds";
+import type { ClaimStore, QuarantineSink, RowSink } from "../ingest/ports";
 
 /** Counts ClickHouse failures by error code (CLICKHOUSE_UNAVAILABLE, CLICKHOUSE_TIMEOUT, …). */
 export type ClickHouseErrorHook = (code: string, operation: "insert" | "quarantine") => void;
 
 /**
- * The row sink in ClickHouse: the shared event writer does in-batch dedup → claim → existence check
- * → insert → confirm/release. Errors are already AppErrors with kind and retryable (translated in
+ * The row sink over ClickHouse: the exactly-once write (ingest/exactly-once.ts) on the ClickHouse
+ * event table. Errors are already AppErrors with kind and retryable (translated in
  * packages/clickhouse); this adapter only reports them.
  */
 export function createClickHouseRowSink(deps: {
@@ -24,7 +20,7 @@ export function createClickHouseRowSink(deps: {
   /** Where each committed write's time went (claims, identity check, insert; milliseconds). */
   onPhases?: (kind: EventKind, phasesMs: WriteResult["phasesMs"]) => void;
 }): RowSink {
-  const writer = createEventWriter({ ch: deps.ch, claims: deps.claims });
+  const writer = createExactlyOnceWriter({ table: createClickHouseEventTable(deps.ch), claims: deps.claims });
   return {
     async write(kind, rows) {
       try {

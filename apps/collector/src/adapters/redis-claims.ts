@@ -1,10 +1,10 @@
 import crypto from "node:crypto";
 import type { Redis } from "ioredis";
-import type { ClaimState, ClaimStore } from "@budmetrics/clickhouse";
+import type { ClaimState, ClaimStore } from "../ingest/ports";
 import { collectorErrors } from "../errors";
 
 /**
- * Cross-replica claims in Redis (server mode), the ClaimStore port of packages/clickhouse:
+ * Cross-replica claims in Redis (server mode), an adapter of the ClaimStore port (ingest/ports.ts):
  *   claim   = SET key <owner token> NX PX pendingTtlMs  — the first replica wins; a key that holds
  *             "committed" is a duplicate, any other value is another replica's uncommitted claim;
  *   confirm = SET key "committed" PX committedTtlMs    — the rows are stored;

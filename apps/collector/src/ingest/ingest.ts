@@ -4,7 +4,8 @@ import type { QuarantineRow } from "@budmetrics/schema";
 import { collectorErrors } from "../errors";
 import { errorFields } from "../log-fields";
 import type { Batcher } from "./batcher";
-import type { AcceptedEvent, EventKind, EventParser, ParsedEvent, RejectedEvent } from "./parse-event";
+import { EVENT_KIND_NAMES, type EventKind } from "./kinds";
+import type { AcceptedEvent, EventParser, ParsedEvent, RejectedEvent } from "./parse-event";
 import type { QuarantineSink, WriteOutcome } from "./ports";
 
 /** One entry of a delivery or request, as the edge found it (parsed once, never re-parsed). */
@@ -117,10 +118,8 @@ export function createIngest(deps: IngestDeps): Ingest {
       // 1. Parse and validate every entry (compiled ajv, one pass, no re-serialisation).
       const parsed = entries.map(parseEntry);
       const results: EntryResult[] = new Array(parsed.length);
-      const byKind: Record<EventKind, { rows: AcceptedEvent[]; index: number[] }> = {
-        inference: { rows: [], index: [] },
-        sample: { rows: [], index: [] },
-      };
+      const byKind = {} as Record<EventKind, { rows: AcceptedEvent[]; index: number[] }>;
+      for (const k of EVENT_KIND_NAMES) byKind[k] = { rows: [], index: [] };
       const rejected: Array<{ r: RejectedEvent; index: number }> = [];
       parsed.forEach((p, i) => {
         if (p.ok) {
@@ -128,7 +127,7 @@ export function createIngest(deps: IngestDeps): Ingest {
           byKind[p.kind].index.push(i);
         } else rejected.push({ r: p, index: i });
       });
-      for (const kind of ["inference", "sample"] as const) {
+      for (const kind of EVENT_KIND_NAMES) {
         for (const [type, n] of countByType(byKind[kind].rows)) metrics.received(type, kind, n);
       }
 
@@ -175,7 +174,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       })();
 
       // 3. Write the valid rows; each batcher resolves only after its batch is committed.
-      const written = (["inference", "sample"] as const).map(async (kind) => {
+      const written = EVENT_KIND_NAMES.map(async (kind) => {
         const group = byKind[kind];
         if (group.rows.length === 0) return;
         let outcomes: WriteOutcome[] | undefined;

@@ -1,7 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import net from "node:net";
-import type { PreparedRow } from "@budmetrics/clickhouse";
 import {
   createInferenceLineWriter,
   sampleKey,
@@ -11,17 +10,20 @@ import {
 } from "@budmetrics/schema";
 import type { CollectorErrorCode } from "../errors";
 import { envelopeSchema, inferenceDataSchema, sampleDataSchema } from "./schemas";
+import { INFERENCE_EVENT_TYPE, type EventKind } from "./kinds";
+import type { PreparedRow } from "./ports";
 
 /**
  * Untrusted input → a row ready for the batcher, or a rejection naming the field and the rule.
- * Pure apart from the compiled validators; never throws for bad input (STYLE: failures are values).
+ * Pure apart from the compiled validators; never throws for bad input: a failure is a value naming the
+ * field and the rule.
  */
-export const INFERENCE_EVENT_TYPE = "add_observability_metrics";
+export { INFERENCE_EVENT_TYPE } from "./kinds";
 
 /** The type Dapr gives an envelope it built around a non-CloudEvent message. */
 export const DAPR_WRAPPED_TYPE = "com.dapr.event.sent";
 
-export type EventKind = "inference" | "sample";
+export type { EventKind } from "./kinds";
 
 export interface AcceptedEvent {
   ok: true;

@@ -1,13 +1,56 @@
-import type { PreparedRow, WriteOutcome } from "@budmetrics/clickhouse";
 import type { QuarantineRow } from "@budmetrics/schema";
-import type { EventKind } from "./parse-event";
+import type { EventKind, StorageTarget } from "./kinds";
 
-export type { PreparedRow, WriteOutcome };
+/** One row ready to write: its identity, its event time and its JSONEachRow line (serialised once). */
+export interface PreparedRow {
+  /** The identity: inference_id for inferences; `${source}\u0001${id}` for samples. */
+  key: string;
+  /** Event time in epoch ms. */
+  timeMs: number;
+  line: string;
+}
 
 /**
- * Where committed rows go. Implemented by the ClickHouse event writer (claims, existence check,
- * insert); outcomes are index-aligned with `rows`. Resolves only after the commit; throws an
- * AppError (with `retryable`) when nothing can be acknowledged.
+ * inserted — this write committed the row; duplicate — the key was already stored (or appears earlier
+ * in the same write and was committed by it); retry — another writer holds an uncommitted claim on the
+ * key: answer RETRY, write nothing.
+ */
+export type WriteOutcome = "inserted" | "duplicate" | "retry";
+
+/**
+ * Claims stop a duplicate before it reaches the raw table: the rollup's materialized view sees every
+ * insert, so the only place to drop a redelivered event is before the INSERT. Life of a key: claim
+ * (pending, short TTL) → confirm after commit (committed, long TTL) or release on failure. A claim is
+ * never kept across a failed write: that would lose the event on retry.
+ */
+export type ClaimState = "claimed" | "pending_elsewhere" | "committed";
+
+export interface ClaimStore {
+  /** Tries to claim each key. `claimed` = this caller now owns it and must confirm or release it. */
+  claim(keys: readonly string[]): Promise<Map<string, ClaimState>>;
+  /** The rows are committed: remember the keys as stored. */
+  confirm(keys: readonly string[]): Promise<void>;
+  /** The write failed: free the keys so a redelivery can write them. */
+  release(keys: readonly string[]): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** What a failed insert left behind: nothing (`failed`), maybe something (`unknown`), or later news. */
+export type InsertOutcome = "failed" | "unknown" | Promise<"succeeded" | "failed">;
+
+/** The table side of the exactly-once write (ClickHouse in production: packages/clickhouse event-table). */
+export interface EventTable {
+  /** The keys among `rows` that are already stored (the identity check). */
+  findStored(target: StorageTarget, rows: readonly PreparedRow[]): Promise<Set<string>>;
+  /** Inserts a JSONEachRow payload; resolves only after the commit. */
+  insert(target: StorageTarget, payload: Buffer): Promise<void>;
+  insertOutcome(err: unknown): InsertOutcome;
+}
+
+/**
+ * Where committed rows go: the exactly-once write (claims, identity check, insert). Outcomes are
+ * index-aligned with `rows`. Resolves only after the commit; throws an AppError (with `retryable`)
+ * when nothing can be acknowledged.
  */
 export interface RowSink {
   write(kind: EventKind, rows: readonly PreparedRow[]): Promise<{ outcomes: WriteOutcome[] }>;

@@ -3,7 +3,7 @@ import type { IncomingEntry } from "../ingest/ingest";
 
 /**
  * Bodies are read as bytes (any content type, gzip inflated, over-limit → 413 by the host's error
- * handler) and parsed exactly once here: JSON work is the ingestion bottleneck (DAPR-WIRE).
+ * handler) and parsed exactly once here: JSON work is the ingestion bottleneck (docs/COLLECTOR.md).
  */
 export function rawBody(limitBytes: number): RequestHandler {
   return express.raw({ type: () => true, limit: limitBytes });

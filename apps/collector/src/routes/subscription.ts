@@ -15,7 +15,7 @@ export interface SubscriptionConfig {
 }
 
 /**
- * The programmatic subscription served at GET /dapr/subscribe (DAPR-WIRE): routes by CloudEvent
+ * The programmatic subscription served at GET /dapr/subscribe (docs/COLLECTOR.md, "Dapr"): routes by CloudEvent
  * type (CEL, first match wins, the default catches the rest so nothing is dropped unrouted), bulk
  * subscribe on, a dead-letter topic for DROPped events. Metadata values are strings: the runtime
  * parses them itself. components/subscription.yaml declares the same thing.

@@ -1,30 +1,12 @@
-/**
- * Claims stop a duplicate before it reaches the raw table (BRIEF §5): a materialized view sees every
- * insert, so the only place to drop a redelivered event is before the INSERT.
- *
- * Life of a key: claim (pending, short TTL) → confirm after commit (committed, long TTL) or release
- * on failure. A claim is never kept across a failed write: that would lose the event on retry.
- */
-export type ClaimState = "claimed" | "pending_elsewhere" | "committed";
-
-export interface ClaimStore {
-  /** Tries to claim each key. `claimed` = this caller now owns it and must confirm or release it. */
-  claim(keys: readonly string[]): Promise<Map<string, ClaimState>>;
-  /** The rows are committed: remember the keys as stored. */
-  confirm(keys: readonly string[]): Promise<void>;
-  /** The write failed: free the keys so a redelivery can write them. */
-  release(keys: readonly string[]): Promise<void>;
-  close?(): Promise<void>;
-}
+import type { ClaimState, ClaimStore } from "../ingest/ports";
 
 /**
  * In-process claims for the embedded mode (one process owns the data folder). Committed keys are
  * kept in a bounded insertion-ordered map: a key that fell out is still found by the writer's
- * existence check against the raw table.
+ * identity check against the table. A pending claim expires like Redis's (PX): a write whose
+ * outcome is unknown keeps its keys until then, and after it the identity check decides.
  */
 export function createMemoryClaimStore(opts: { maxCommitted: number; pendingTtlMs?: number }): ClaimStore {
-  // A pending claim expires like Redis's (PX): a write whose outcome is unknown keeps its keys until
-  // then, and after it the writer's existence check decides.
   const pendingTtlMs = opts.pendingTtlMs ?? 120_000;
   const pending = new Map<string, number>();
   const committed = new Map<string, true>();

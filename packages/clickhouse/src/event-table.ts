@@ -1,0 +1,87 @@
+import { Tables, toChDateTime64 } from "@budmetrics/schema";
+import type { ClickHouse } from "./client";
+import { insertOutcome } from "./errors";
+
+/**
+ * Where one kind of event is stored, and how its identity is looked up:
+ *   `inference_id` — by the id alone, in the id table (sorted by the id's bytes, fed by a view on the
+ *                    raw table: migrations/0007), whatever time the event carries;
+ *   `source_id_in_time` — (CloudEvent source, id) within the batch's time range, in the table itself.
+ */
+export interface EventTableTarget {
+  table: string;
+  columns: readonly string[];
+  identity: { by: "inference_id" } | { by: "source_id_in_time"; timeColumn: string };
+}
+
+/** One row ready to write: its identity, its event time and its JSONEachRow line (serialised once). */
+export interface StoredRow {
+  /** inference_id for inferences; `${source}\u0001${id}` for samples. */
+  key: string;
+  /** Event time in epoch ms (bounds a time-window identity check). */
+  timeMs: number;
+  line: string;
+}
+
+/** What a failed insert left behind (see `insertOutcome`): free claims only on `failed`. */
+export type InsertOutcome = "failed" | "unknown" | Promise<"succeeded" | "failed">;
+
+/** The ClickHouse side of the collector's exactly-once write: look identities up, insert, classify. */
+export interface ClickHouseEventTable {
+  findStored(target: EventTableTarget, rows: readonly StoredRow[]): Promise<Set<string>>;
+  insert(target: EventTableTarget, payload: Buffer): Promise<void>;
+  insertOutcome(err: unknown): InsertOutcome;
+}
+
+/**
+ * Largest id list sent in one look-up. Over HTTP the list travels in the URL (`param_ids`, ≈39 bytes
+ * per UUID), which ClickHouse caps at 1 MiB (http_max_uri_size): 5,000 ids stay far below it. The
+ * embedded engine takes parameters in process.
+ */
+const LOOKUP_CHUNK = { embedded: 50_000, server: 5_000 } as const;
+
+export function createClickHouseEventTable(ch: ClickHouse): ClickHouseEventTable {
+  const db = ch.database;
+  async function lookUp(target: EventTableTarget, chunk: readonly StoredRow[]): Promise<string[]> {
+    const identity = target.identity;
+    if (identity.by === "inference_id") {
+      const rows = await ch.query<{ k: string }>(
+        `SELECT toString(inference_id) AS k FROM ${db}.${Tables.inferenceIds} ` +
+          "WHERE UUIDToNum(inference_id) IN (SELECT UUIDToNum(arrayJoin({ids:Array(UUID)})))",
+        { ids: chunk.map((r) => r.key) },
+      );
+      return rows.map((r) => r.k);
+    }
+    let min = Infinity;
+    let max = -Infinity;
+    for (const r of chunk) {
+      if (r.timeMs < min) min = r.timeMs;
+      if (r.timeMs > max) max = r.timeMs;
+    }
+    const keys = chunk.map((r) => r.key);
+    const rows = await ch.query<{ k: string }>(
+      `SELECT concat(event_source, '\\x01', event_id) AS k FROM ${db}.${target.table} ` +
+        `WHERE ${identity.timeColumn} BETWEEN {from:DateTime64(3, 'UTC')} AND {to:DateTime64(3, 'UTC')} ` +
+        "AND event_id IN {ids:Array(String)} AND concat(event_source, '\\x01', event_id) IN {keys:Array(String)}",
+      {
+        from: toChDateTime64(min),
+        to: toChDateTime64(max),
+        ids: keys.map((k) => k.slice(k.indexOf("\u0001") + 1)),
+        keys,
+      },
+    );
+    return rows.map((r) => r.k);
+  }
+  return {
+    async findStored(target, rows) {
+      const found = new Set<string>();
+      const size = LOOKUP_CHUNK[ch.mode];
+      for (let i = 0; i < rows.length; i += size) {
+        for (const k of await lookUp(target, rows.slice(i, i + size))) found.add(k);
+      }
+      return found;
+    },
+    insert: (target, payload) => ch.insertJsonEachRow(target.table, payload, target.columns),
+    insertOutcome: (err) => insertOutcome(err, ch.mode),
+  };
+}
