@@ -1,6 +1,6 @@
 import express from "express";
 import type { Registry } from "prom-client";
-import type { ClickHouse } from "@budmetrics/clickhouse";
+import { readRetentionDays, type ClickHouse } from "@budmetrics/clickhouse";
 import type { Logger } from "@budmetrics/logger";
 import { withTimeout } from "@budmetrics/lifecycle";
 import { type MountedApp } from "@budmetrics/http";
@@ -8,9 +8,9 @@ import { createClickHouseQuarantineSink, createClickHouseRowSink } from "./adapt
 import { createMemoryClaimStore } from "./adapters/memory-claims";
 import type { CollectorConfig } from "./config";
 import { createBatcher, type Batcher } from "./ingest/batcher";
-import { createIngest, type Ingest } from "./ingest/ingest";
+import { createIngest, type Ingest, type RetentionHorizon } from "./ingest/ingest";
 import { createEventParser } from "./ingest/parse-event";
-import { EVENT_KIND_NAMES, INFERENCE_EVENT_TYPE, type EventKind } from "./ingest/kinds";
+import { EVENT_KIND_NAMES, EVENT_KINDS, INFERENCE_EVENT_TYPE, type EventKind } from "./ingest/kinds";
 import type { ClaimStore } from "./ingest/ports";
 import { errorFields } from "./log-fields";
 import { createCollectorMetrics } from "./metrics";
@@ -98,8 +98,37 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
     });
   }
 
+  // Events older than their table keeps are refused (expired), not stored to be dropped at once. What a
+  // table keeps is read from the table (its TTL) once ClickHouse answers; until then nothing is refused
+  // for age (and nothing can be written either).
+  let retention: Record<string, number> | undefined;
+  let loading: Promise<void> | undefined;
+  const horizon: RetentionHorizon = {
+    prepare() {
+      if (retention) return Promise.resolve();
+      loading ??= readRetentionDays(
+        ch,
+        EVENT_KIND_NAMES.map((k) => EVENT_KINDS[k].storage.table),
+      ).then(
+        (r) => {
+          retention = r;
+          log.info({ retentionDays: r }, "table retention read");
+        },
+        (err: unknown) => {
+          loading = undefined;
+          log.warn({ error: errorFields(err) }, "table retention not read yet");
+        },
+      );
+      return loading;
+    },
+    at(kind, nowMs) {
+      const days = retention?.[EVENT_KINDS[kind].storage.table] ?? 0;
+      return days > 0 ? nowMs - days * 86_400_000 : undefined;
+    },
+  };
+  void horizon.prepare();
   const parser = createEventParser({ sampleTypes: config.COLLECTOR_SAMPLE_EVENT_TYPES });
-  const ingest = createIngest({ parser, batchers, quarantine, metrics, log });
+  const ingest = createIngest({ parser, batchers, quarantine, metrics, log, horizon });
 
   const router = express.Router();
   mountDaprRoutes(router, { config, ingest, metrics, log });

@@ -31,6 +31,16 @@ export const collectorErrors = defineErrors({
     retryable: false,
     doc: "the event data breaks a cross-field rule (request_forward_time before request_arrival_time)",
   },
+  EVENT_EXPIRED: {
+    kind: "validation",
+    retryable: false,
+    doc: "the event is older than its table keeps (the raw retention): refused and quarantined, never stored to be dropped",
+  },
+  EVENT_UNSTORABLE: {
+    kind: "validation",
+    retryable: false,
+    doc: "ClickHouse refused a value of this event; its siblings were stored, this one is quarantined",
+  },
   REQUEST_MALFORMED_JSON: { kind: "validation", retryable: false, doc: "the request body is not JSON" },
   REQUEST_SHAPE_INVALID: {
     kind: "validation",

@@ -58,7 +58,7 @@ export function createCollectorMetrics(
   );
   const outcomes = counter(
     "budmetrics_collector_events_total",
-    "valid events by outcome: inserted (committed), duplicate (already stored), retry (not stored, answered RETRY)",
+    "valid events by outcome: inserted (committed), duplicate (already stored), retry (not stored, answered RETRY), expired (older than the table keeps: quarantined), unstorable (refused by the engine: quarantined)",
     ["type", "outcome"],
   );
   const invalid = counter(

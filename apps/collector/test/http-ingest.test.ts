@@ -72,7 +72,7 @@ describe("POST /observability/add", () => {
           field: "id",
         },
       ],
-      summary: { total: 4, inserted: 2, duplicates: 1, invalid: 1, retry: 0 },
+      summary: { total: 4, inserted: 2, duplicates: 1, invalid: 1, expired: 0, retry: 0 },
     });
   });
 
@@ -86,7 +86,7 @@ describe("POST /observability/add", () => {
     expect(res.body).toEqual({
       results: [{ index: 0, entryId: "b-1", id: a.inference_id, status: "inserted" }],
       statuses: [{ entryId: "b-1", status: "SUCCESS" }],
-      summary: { total: 1, inserted: 1, duplicates: 0, invalid: 0, retry: 0 },
+      summary: { total: 1, inserted: 1, duplicates: 0, invalid: 0, expired: 0, retry: 0 },
     });
   });
 
@@ -146,7 +146,7 @@ describe("POST /observability/events", () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       result: { index: 0, id: a.inference_id, status: "inserted" },
-      summary: { total: 1, inserted: 1, duplicates: 0, invalid: 0, retry: 0 },
+      summary: { total: 1, inserted: 1, duplicates: 0, invalid: 0, expired: 0, retry: 0 },
     });
   });
 
@@ -181,7 +181,7 @@ describe("POST /observability/events", () => {
       "content-type": "application/cloudevents-batch+json",
     });
     expect(res.status).toBe(200);
-    expect(res.body.summary).toEqual({ total: 2, inserted: 2, duplicates: 0, invalid: 0, retry: 0 });
+    expect(res.body.summary).toEqual({ total: 2, inserted: 2, duplicates: 0, invalid: 0, expired: 0, retry: 0 });
   });
 
   it("rejects an unknown field by name", async () => {

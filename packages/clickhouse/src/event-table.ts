@@ -1,5 +1,6 @@
 import { Tables, toChDateTime64 } from "@budmetrics/schema";
 import type { ClickHouse } from "./client";
+import { isAppError } from "@budmetrics/errors";
 import { insertOutcome } from "./errors";
 
 /**
@@ -31,6 +32,8 @@ export interface ClickHouseEventTable {
   findStored(target: EventTableTarget, rows: readonly StoredRow[]): Promise<Set<string>>;
   insert(target: EventTableTarget, payload: Buffer): Promise<void>;
   insertOutcome(err: unknown): InsertOutcome;
+  /** The engine refused a value of a row (a parse or range error), not the statement or the service. */
+  isRowDataError(err: unknown): boolean;
 }
 
 /**
@@ -83,5 +86,29 @@ export function createClickHouseEventTable(ch: ClickHouse): ClickHouseEventTable
     },
     insert: (target, payload) => ch.insertJsonEachRow(target.table, payload, target.columns),
     insertOutcome: (err) => insertOutcome(err, ch.mode),
+    isRowDataError: (err) => isAppError(err) && err.details?.dataError === true,
   };
+}
+
+/**
+ * The retention (TTL, in days) each table was created with, read from the engine: the setting only
+ * applies when a table is created, so the table itself is the truth. 0 = keeps everything. In cluster
+ * mode the shard-local table holds the TTL.
+ */
+export async function readRetentionDays(
+  ch: ClickHouse,
+  tables: readonly string[],
+): Promise<Record<string, number>> {
+  const names = tables.flatMap((t) => [t, `${t}_local`]);
+  const rows = await ch.query<{ name: string; ddl: string }>(
+    "SELECT name, create_table_query AS ddl FROM system.tables WHERE database = {db:String} AND name IN {names:Array(String)}",
+    { db: ch.database, names },
+  );
+  const out: Record<string, number> = {};
+  for (const t of tables) {
+    const ddl = rows.find((r) => r.name === `${t}_local`)?.ddl ?? rows.find((r) => r.name === t)?.ddl ?? "";
+    const m = /\bTTL\b[^,]*?toIntervalDay\((\d+)\)/.exec(ddl);
+    out[t] = m ? Number(m[1]) : 0;
+  }
+  return out;
 }

@@ -15,7 +15,7 @@ export {
   DEFAULT_MIGRATIONS_DIR,
 } from "./migrations";
 export type { Migration, RenderContext, MigrationStatus, MigrateReport } from "./migrations";
-export { createClickHouseEventTable } from "./event-table";
+export { createClickHouseEventTable, readRetentionDays } from "./event-table";
 export type { ClickHouseEventTable, EventTableTarget, InsertOutcome, StoredRow } from "./event-table";
 export {
   backfills,

@@ -17,6 +17,11 @@ export type Catalogue<C extends string = string> = Readonly<Record<C, ErrorSpec>
 export interface AppErrorOptions {
   cause?: unknown;
   details?: Record<string, unknown>;
+  /**
+   * What a client may read, when `message` holds detail that is only for the log (an engine's error
+   * text, setting and column names). Answers carry this; logs carry `message`.
+   */
+  publicMessage?: string;
 }
 
 export class AppError extends Error {
@@ -24,6 +29,8 @@ export class AppError extends Error {
   readonly kind: ErrorKind;
   readonly retryable: boolean;
   readonly details: Record<string, unknown> | undefined;
+  /** The words a client gets: `message` unless it carries detail meant for the log only. */
+  readonly publicMessage: string;
 
   constructor(code: string, spec: ErrorSpec, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -32,10 +39,12 @@ export class AppError extends Error {
     this.kind = spec.kind;
     this.retryable = spec.retryable;
     this.details = options.details;
+    this.publicMessage = options.publicMessage ?? message;
   }
 
+  /** The body of an error answer: code, kind and words a client may read (never engine text). */
   toJSON(): Record<string, unknown> {
-    return { code: this.code, kind: this.kind, message: this.message, ...(this.details ?? {}) };
+    return { code: this.code, kind: this.kind, message: this.publicMessage, ...(this.details ?? {}) };
   }
 }
 

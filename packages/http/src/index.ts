@@ -39,6 +39,7 @@ export function errorBody(err: AppError): { error: Record<string, unknown> } {
 interface BodyParserError extends Error {
   type?: string;
   status?: number;
+  code?: string;
   limit?: number;
 }
 
@@ -62,6 +63,16 @@ export function errorHandler(log: Logger) {
     if (e && e.type === "entity.too.large") {
       res.status(413).json({
         error: { code: "REQUEST_TOO_LARGE", message: `request body exceeds the limit of ${e.limit} bytes` },
+      });
+      return;
+    }
+    // A compressed body that does not inflate (content-encoding: gzip on bytes that are not gzip).
+    if (e && e.status === 400 && typeof e.code === "string" && e.code.startsWith("Z_")) {
+      res.status(400).json({
+        error: {
+          code: "REQUEST_MALFORMED_BODY",
+          message: `the body does not decode as its content-encoding says (${e.code})`,
+        },
       });
       return;
     }

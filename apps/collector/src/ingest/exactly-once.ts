@@ -7,6 +7,8 @@ export interface WriteResult {
   inserted: number;
   duplicates: number;
   retries: number;
+  /** Rows the engine refused (a value it cannot take), isolated by splitting the batch. */
+  unstorable: Array<{ index: number; error: unknown }>;
   payloadBytes: number;
   /** Where the time went (ms): claiming the keys, the identity check against the table, the insert. */
   phasesMs: { claims: number; identity: number; insert: number };
@@ -36,6 +38,7 @@ export function createExactlyOnceWriter(deps: { table: EventTable; claims: Claim
         inserted: 0,
         duplicates: 0,
         retries: 0,
+        unstorable: [],
         payloadBytes: 0,
         phasesMs: { claims: 0, identity: 0, insert: 0 },
       };
@@ -66,8 +69,11 @@ export function createExactlyOnceWriter(deps: { table: EventTable; claims: Claim
         else mine.push(r);
       }
 
-      const ours = mine.map((r) => spec.claimPrefix + r.key);
+      const claimOf = (r: PreparedRow) => spec.claimPrefix + r.key;
+      const ours = mine.map(claimOf);
       let inserting = false;
+      /** Keys committed by part of a split batch before another part failed: confirmed, not freed. */
+      const committed = new Set<string>();
       try {
         // 3. Keys the claim store does not know may still be stored (restart, evicted): ask the table
         //    (inferences by id alone, whatever time they now carry).
@@ -77,37 +83,65 @@ export function createExactlyOnceWriter(deps: { table: EventTable; claims: Claim
         const fresh = mine.filter((r) => !stored.has(r.key));
         for (const r of mine) if (stored.has(r.key)) outcomes[firstIndex.get(r.key)!] = "duplicate";
 
-        // 4. Insert, and only after the commit mark the rows inserted.
+        // 4. Insert, and only after the commit mark the rows inserted. A batch the engine refuses for a
+        //    row's own data is split until that row is alone: it is answered unstorable (quarantined,
+        //    DROP) and its siblings are stored. Any other failure fails the whole batch (retried).
         if (fresh.length > 0) {
-          const payload = Buffer.from(fresh.map((r) => r.line).join("\n") + "\n");
-          result.payloadBytes = payload.length;
           inserting = true;
           t = performance.now();
-          await table.insert(spec.storage, payload);
+          const insertRows = async (part: PreparedRow[]): Promise<void> => {
+            const payload = Buffer.from(part.map((r) => r.line).join("\n") + "\n");
+            try {
+              await table.insert(spec.storage, payload);
+            } catch (err) {
+              if (!table.isRowDataError(err) || table.insertOutcome(err) !== "failed") throw err;
+              if (part.length === 1) {
+                result.unstorable.push({ index: firstIndex.get(part[0]!.key)!, error: err });
+                outcomes[firstIndex.get(part[0]!.key)!] = "unstorable";
+                await claims.release([claimOf(part[0]!)]).catch(() => undefined);
+                return;
+              }
+              const mid = Math.ceil(part.length / 2);
+              await insertRows(part.slice(0, mid));
+              await insertRows(part.slice(mid));
+              return;
+            }
+            result.payloadBytes += payload.length;
+            for (const r of part) {
+              outcomes[firstIndex.get(r.key)!] = "inserted";
+              committed.add(claimOf(r));
+            }
+          };
+          await insertRows(fresh);
           result.phasesMs.insert = performance.now() - t;
-          for (const r of fresh) outcomes[firstIndex.get(r.key)!] = "inserted";
         }
       } catch (err) {
+        if (committed.size > 0) await claims.confirm([...committed]).catch(() => undefined);
+        const open = ours.filter((k) => !committed.has(k));
         // 5. Free the claims only when nothing of ours can be stored, so a redelivery can write. An
         // insert still running in process (past our deadline) settles them when it ends; one whose
         // outcome cannot be known (a server timeout) keeps them pending until they expire, after
         // which the identity check sees whether the rows landed.
         const outcome = inserting ? table.insertOutcome(err) : "failed";
-        if (outcome === "failed") await claims.release(ours).catch(() => undefined);
+        if (outcome === "failed") await claims.release(open).catch(() => undefined);
         else if (outcome !== "unknown")
           void outcome
-            .then((o) => (o === "succeeded" ? claims.confirm(ours) : claims.release(ours)))
+            .then((o) => (o === "succeeded" ? claims.confirm(open) : claims.release(open)))
             .catch(() => undefined);
         throw err;
       }
       // 6. Confirm: the keys are stored, later copies are duplicates without a table look-up.
-      await claims.confirm(ours).catch(() => undefined);
+      const stored = mine.filter((r) => outcomes[firstIndex.get(r.key)!] !== "unstorable").map(claimOf);
+      await claims.confirm(stored).catch(() => undefined);
 
-      for (const [i, first] of copies) outcomes[i] = outcomes[first] === "retry" ? "retry" : "duplicate";
+      for (const [i, first] of copies) {
+        const o = outcomes[first];
+        outcomes[i] = o === "retry" || o === "unstorable" ? o : "duplicate";
+      }
       for (const o of outcomes) {
         if (o === "inserted") result.inserted++;
         else if (o === "duplicate") result.duplicates++;
-        else result.retries++;
+        else if (o === "retry") result.retries++;
       }
       return result;
     },

@@ -7,12 +7,19 @@ import type { Batcher } from "./batcher";
 import { EVENT_KIND_NAMES, type EventKind } from "./kinds";
 import type { AcceptedEvent, EventParser, ParsedEvent, RejectedEvent } from "./parse-event";
 import type { QuarantineSink, WriteOutcome } from "./ports";
+import { toWellFormed } from "./storable";
 
 /** One entry of a delivery or request, as the edge found it (parsed once, never re-parsed). */
 export type IncomingEntry =
   { form: "event"; value: unknown } | { form: "raw"; text: string } | { form: "base64"; data: string };
 
-export type EntryStatus = "inserted" | "duplicate" | "invalid" | "retry";
+/**
+ * inserted / duplicate — stored (now or before); invalid — refused and quarantined (the event breaks
+ * the schema, or the engine could not store one of its values); expired — refused and quarantined
+ * because it is older than the raw table keeps (it would be dropped at once); retry — not stored,
+ * send it again.
+ */
+export type EntryStatus = "inserted" | "duplicate" | "invalid" | "expired" | "retry";
 
 export interface EntryResult {
   status: EntryStatus;
@@ -31,6 +38,7 @@ export interface IngestSummary {
   inserted: number;
   duplicates: number;
   invalid: number;
+  expired: number;
   retry: number;
 }
 
@@ -39,8 +47,23 @@ export type Channel = "dapr" | "dapr-bulk" | "http-add" | "http-events";
 /** Counters the use case reports into; the adapter is Prometheus. */
 export interface IngestMetrics {
   received(type: string, kind: EventKind | "invalid", n: number): void;
-  outcome(type: string, outcome: "inserted" | "duplicate" | "retry", n: number): void;
+  outcome(
+    type: string,
+    outcome: "inserted" | "duplicate" | "retry" | "expired" | "unstorable",
+    n: number,
+  ): void;
   invalid(type: string, reason: string): void;
+}
+
+/**
+ * The oldest event time each kind's table keeps (its TTL), or undefined when it keeps everything.
+ * Events older than that are refused as `expired`: stored, they would be dropped at once from the raw
+ * table while the rollups kept them, and raw and rollups would disagree.
+ */
+export interface RetentionHorizon {
+  /** Loads what the tables keep if it is not known yet (a failure leaves it unknown: nothing refused). */
+  prepare(): Promise<void>;
+  at(kind: EventKind, nowMs: number): number | undefined;
 }
 
 export interface IngestDeps {
@@ -49,6 +72,8 @@ export interface IngestDeps {
   quarantine: QuarantineSink;
   metrics: IngestMetrics;
   log: Logger;
+  horizon?: RetentionHorizon;
+  now?: () => number;
 }
 
 export interface Ingest {
@@ -57,11 +82,19 @@ export interface Ingest {
 }
 
 export function summarise(results: readonly EntryResult[]): IngestSummary {
-  const s: IngestSummary = { total: results.length, inserted: 0, duplicates: 0, invalid: 0, retry: 0 };
+  const s: IngestSummary = {
+    total: results.length,
+    inserted: 0,
+    duplicates: 0,
+    invalid: 0,
+    expired: 0,
+    retry: 0,
+  };
   for (const r of results) {
     if (r.status === "inserted") s.inserted++;
     else if (r.status === "duplicate") s.duplicates++;
     else if (r.status === "invalid") s.invalid++;
+    else if (r.status === "expired") s.expired++;
     else s.retry++;
   }
   return s;
@@ -77,11 +110,23 @@ function asAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
   return collectorErrors.create("SINK_WRITE_FAILED", err instanceof Error ? err.message : String(err), {
     cause: err,
+    publicMessage: "the events were not stored; retry",
   });
+}
+
+/** An event refused for a reason found after validation: kept in quarantine with its row as payload. */
+interface Refusal {
+  index: number;
+  status: "invalid" | "expired";
+  event: { id: string; type: string; source: string };
+  code: "EVENT_EXPIRED" | "EVENT_UNSTORABLE";
+  reason: string;
+  raw: string;
 }
 
 export function createIngest(deps: IngestDeps): Ingest {
   const { parser, batchers, quarantine, metrics } = deps;
+  const now = deps.now ?? Date.now;
   const log = deps.log.child({ component: "ingest" });
 
   function parseEntry(e: IncomingEntry): ParsedEvent {
@@ -100,80 +145,116 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
   }
 
-  function toQuarantineRow(r: RejectedEvent, channel: Channel): QuarantineRow {
+  /** Every text made valid Unicode: a payload refused for a lone surrogate must still be storable. */
+  function quarantineRow(
+    r: { id: string; type: string; source: string; code: string; reason: string; field: string; raw: string },
+    channel: Channel,
+  ): QuarantineRow {
     return {
-      event_id: r.id,
-      event_type: r.type,
-      event_source: r.source,
+      event_id: toWellFormed(r.id),
+      event_type: toWellFormed(r.type),
+      event_source: toWellFormed(r.source),
       reason_code: r.code,
-      reason: r.reason,
-      field_path: r.field,
-      raw_payload: r.raw,
+      reason: toWellFormed(r.reason),
+      field_path: toWellFormed(r.field),
+      raw_payload: toWellFormed(r.raw),
       channel,
     };
   }
 
+  /**
+   * Keeps refused events in quarantine; only once they are stored may they be answered DROP. If the
+   * quarantine insert fails they are answered RETRY (nothing is silently lost).
+   */
+  async function keep(
+    refused: Array<{ index: number; row: QuarantineRow; result: EntryResult }>,
+    results: EntryResult[],
+    channel: Channel,
+  ): Promise<void> {
+    if (refused.length === 0) return;
+    try {
+      await quarantine.write(refused.map((r) => r.row));
+      for (const r of refused) results[r.index] = r.result;
+      log.info(
+        { channel, refused: refused.length, ids: refused.slice(0, 20).map((r) => r.row.event_id) },
+        "events quarantined",
+      );
+    } catch (err) {
+      const error = collectorErrors.create(
+        "QUARANTINE_WRITE_FAILED",
+        `refused event could not be quarantined: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err, publicMessage: "the refused event could not be quarantined; retry" },
+      );
+      log.warn({ error: errorFields(err), channel, refused: refused.length }, "quarantine write failed");
+      for (const r of refused) {
+        results[r.index] = { ...r.result, status: "retry", code: error.code, error };
+      }
+    }
+  }
+
   return {
     async ingest(entries, channel) {
-      // 1. Parse and validate every entry (compiled ajv, one pass, no re-serialisation).
+      // 1. Parse and validate every entry (compiled ajv, one pass, no re-serialisation); refuse what is
+      //    older than its table keeps.
       const parsed = entries.map(parseEntry);
+      await deps.horizon?.prepare();
       const results: EntryResult[] = new Array(parsed.length);
       const byKind = {} as Record<EventKind, { rows: AcceptedEvent[]; index: number[] }>;
       for (const k of EVENT_KIND_NAMES) byKind[k] = { rows: [], index: [] };
       const rejected: Array<{ r: RejectedEvent; index: number }> = [];
+      const late: Refusal[] = [];
+      const nowMs = now();
       parsed.forEach((p, i) => {
-        if (p.ok) {
-          byKind[p.kind].rows.push(p);
-          byKind[p.kind].index.push(i);
-        } else rejected.push({ r: p, index: i });
+        if (!p.ok) {
+          rejected.push({ r: p, index: i });
+          return;
+        }
+        const horizon = deps.horizon?.at(p.kind, nowMs);
+        if (horizon !== undefined && p.row.timeMs < horizon) {
+          late.push({
+            index: i,
+            status: "expired",
+            event: p,
+            code: "EVENT_EXPIRED",
+            reason: `older than the ${p.kind} table keeps (its retention ends at ${new Date(horizon).toISOString()})`,
+            raw: p.row.line,
+          });
+          return;
+        }
+        byKind[p.kind].rows.push(p);
+        byKind[p.kind].index.push(i);
       });
       for (const kind of EVENT_KIND_NAMES) {
         for (const [type, n] of countByType(byKind[kind].rows)) metrics.received(type, kind, n);
       }
+      for (const { r } of rejected) metrics.received(r.type || "unknown", "invalid", 1);
 
-      // 2. Keep the invalid ones in quarantine; only once they are stored may they be dropped.
-      const quarantined = (async () => {
-        if (rejected.length === 0) return;
-        for (const { r } of rejected) metrics.received(r.type || "unknown", "invalid", 1);
-        try {
-          await quarantine.write(rejected.map(({ r }) => toQuarantineRow(r, channel)));
-          for (const { r, index } of rejected) {
-            metrics.invalid(r.type || "unknown", r.code);
-            results[index] = {
-              status: "invalid",
-              id: r.id,
-              type: r.type,
-              code: r.code,
-              reason: r.reason,
-              field: r.field,
-            };
-          }
-          log.info(
-            { channel, invalid: rejected.length, ids: rejected.slice(0, 20).map(({ r }) => r.id) },
-            "invalid events quarantined",
-          );
-        } catch (err) {
-          const error = collectorErrors.create(
-            "QUARANTINE_WRITE_FAILED",
-            `invalid event could not be quarantined: ${err instanceof Error ? err.message : String(err)}`,
-            { cause: err },
-          );
-          log.warn({ error: errorFields(err), channel, invalid: rejected.length }, "quarantine write failed");
-          for (const { r, index } of rejected) {
-            results[index] = {
-              status: "retry",
-              id: r.id,
-              type: r.type,
-              code: error.code,
-              reason: r.reason,
-              field: r.field,
-              error,
-            };
-          }
-        }
-      })();
+      // 2. Keep the invalid and the expired in quarantine (concurrently with the writes).
+      const refused = [
+        ...rejected.map(({ r, index }) => ({
+          index,
+          row: quarantineRow(r, channel),
+          result: {
+            status: "invalid" as const,
+            id: r.id,
+            type: r.type,
+            code: r.code,
+            reason: r.reason,
+            field: r.field,
+          },
+        })),
+        ...late.map((l) => refusalEntry(l, channel)),
+      ];
+      const quarantined = keep(refused, results, channel).then(() => {
+        for (const { r, index } of rejected)
+          if (results[index]?.status === "invalid") metrics.invalid(r.type || "unknown", r.code);
+        const expired = countByType(late.map((l) => l.event as ParsedEvent));
+        for (const [type, n] of expired) metrics.outcome(type, "expired", n);
+      });
 
-      // 3. Write the valid rows; each batcher resolves only after its batch is committed.
+      // 3. Write the valid rows; each batcher resolves only after its batch is committed. A row the
+      //    engine could not store (its siblings were) is quarantined as unstorable.
+      const unstorable: Refusal[] = [];
       const written = EVENT_KIND_NAMES.map(async (kind) => {
         const group = byKind[kind];
         if (group.rows.length === 0) return;
@@ -193,6 +274,15 @@ export function createIngest(deps: IngestDeps): Ingest {
           const outcome = outcomes?.[j];
           if (outcome === "inserted" || outcome === "duplicate") {
             results[index] = { status: outcome, id: p.id, type: p.type };
+          } else if (outcome === "unstorable") {
+            unstorable.push({
+              index,
+              status: "invalid",
+              event: p,
+              code: "EVENT_UNSTORABLE",
+              reason: "ClickHouse could not store a value of this event (its siblings were stored)",
+              raw: p.row.line,
+            });
           } else {
             const e = error ?? claimed!;
             results[index] = {
@@ -200,15 +290,18 @@ export function createIngest(deps: IngestDeps): Ingest {
               id: p.id,
               type: p.type,
               code: e.code,
-              reason: e.message,
+              reason: e.publicMessage,
               error: e,
             };
           }
-          const key = `${outcome === "inserted" || outcome === "duplicate" ? outcome : "retry"}\u0000${p.type}`;
+          const key = `${outcome === "inserted" || outcome === "duplicate" || outcome === "unstorable" ? outcome : "retry"}\u0000${p.type}`;
           tally.set(key, (tally.get(key) ?? 0) + 1);
         });
         for (const [key, n] of tally) {
-          const [outcome, type] = key.split("\u0000") as ["inserted" | "duplicate" | "retry", string];
+          const [outcome, type] = key.split("\u0000") as [
+            "inserted" | "duplicate" | "retry" | "unstorable",
+            string,
+          ];
           metrics.outcome(type, outcome, n);
         }
         if (error && error.code !== "SINK_QUEUE_FULL" && error.code !== "SINK_SHUTTING_DOWN") {
@@ -220,7 +313,21 @@ export function createIngest(deps: IngestDeps): Ingest {
       });
 
       await Promise.all([quarantined, ...written]);
+      // 4. The unstorable rows, now isolated, go to quarantine too.
+      await keep(
+        unstorable.map((u) => refusalEntry(u, channel)),
+        results,
+        channel,
+      );
       return results;
     },
   };
+
+  function refusalEntry(r: Refusal, channel: Channel) {
+    return {
+      index: r.index,
+      row: quarantineRow({ ...r.event, code: r.code, reason: r.reason, field: "", raw: r.raw }, channel),
+      result: { status: r.status, id: r.event.id, type: r.event.type, code: r.code, reason: r.reason },
+    };
+  }
 }

@@ -11,6 +11,7 @@ import {
 import type { CollectorErrorCode } from "../errors";
 import { envelopeSchema, inferenceDataSchema, sampleDataSchema } from "./schemas";
 import { INFERENCE_EVENT_TYPE, type EventKind } from "./kinds";
+import { findUnstorable, toWellFormed } from "./storable";
 import type { PreparedRow } from "./ports";
 
 /**
@@ -61,8 +62,14 @@ export interface EventParser {
   isSampleType(type: string): boolean;
 }
 
-const DATETIME64_MIN_MS = Date.UTC(1900, 0, 1);
-const DATETIME64_MAX_MS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
+/**
+ * Event times the tables can keep in the right bucket: the raw table's DateTime64 spans 1900–2299, but
+ * the rollups' bucket_start is a DateTime (seconds since 1970 in 32 bits, up to 2106-02-07), so a
+ * time outside 1970–2105 would be stored raw and counted in a wrong bucket (2299 wraps to 2027).
+ */
+const EVENT_TIME_MIN_MS = Date.UTC(1970, 0, 1);
+const EVENT_TIME_MAX_MS = Date.UTC(2105, 11, 31, 23, 59, 59, 999);
+const EVENT_TIME_RULE = "must lie in 1970–2105 (the rollups' range)";
 const MAX_RAW_CHARS = 1_048_576;
 
 function str(v: unknown): string {
@@ -119,7 +126,8 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
   // Compiled once: ajv code generation is the expensive part, validation of one event is microseconds.
   const ajv = new Ajv({ allErrors: false, allowUnionTypes: true, strict: true, unicodeRegExp: false });
   addFormats(ajv, ["date-time"]);
-  ajv.addFormat("ip", (s: string) => net.isIP(s) !== 0);
+  // An IPv6 zone ("fe80::1%eth0") is valid text for Node but not for the IPv6 column.
+  ajv.addFormat("ip", (s: string) => net.isIP(s) !== 0 && !s.includes("%"));
   const validateEnvelope: ValidateFunction = ajv.compile(envelopeSchema);
   const validateInference: ValidateFunction = ajv.compile(inferenceDataSchema);
   const validateSample: ValidateFunction = ajv.compile(sampleDataSchema);
@@ -135,9 +143,10 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
   ): RejectedEvent {
     let text: string;
     try {
-      text = raw();
+      text = raw() ?? "";
     } catch {
-      text = "";
+      // JSON.stringify of a payload nested too deep for the stack: keep what can be said of it.
+      text = "[payload not serialisable: nested too deep]";
     }
     if (text.length > MAX_RAW_CHARS) text = text.slice(0, MAX_RAW_CHARS);
     return { ok: false, code, field, reason: field ? `${field}: ${rule}` : rule, ...ids, raw: text };
@@ -145,7 +154,7 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
 
   function timeMs(text: string): number {
     const ms = Date.parse(text);
-    return ms >= DATETIME64_MIN_MS && ms <= DATETIME64_MAX_MS ? ms : NaN;
+    return ms >= EVENT_TIME_MIN_MS && ms <= EVENT_TIME_MAX_MS ? ms : NaN;
   }
 
   /** Decodes `data_base64` or a JSON-in-a-string `data`; undefined when it is not JSON. */
@@ -176,6 +185,17 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
     const ids = { id: str(obj.id), type: str(obj.type), source: str(obj.source) };
     if (!event || typeof event !== "object" || Array.isArray(event)) {
       return reject("EVENT_ENVELOPE_INVALID", "", "a CloudEvent must be a JSON object", ids, raw);
+    }
+    const unstorable = findUnstorable(obj, "");
+    if (unstorable) {
+      const inData = unstorable.field === "data" || unstorable.field.startsWith("data.");
+      return reject(
+        inData ? "EVENT_SCHEMA_INVALID" : "EVENT_ENVELOPE_INVALID",
+        unstorable.field,
+        unstorable.rule,
+        { id: toWellFormed(ids.id), type: toWellFormed(ids.type), source: toWellFormed(ids.source) },
+        raw,
+      );
     }
     if (!validateEnvelope(obj)) {
       const { field, rule } = describeAjvError(validateEnvelope.errors![0]!, "");
@@ -214,11 +234,11 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
     const d = data as unknown as InferenceData;
     const arrival = timeMs(d.request_arrival_time);
     if (Number.isNaN(arrival)) {
-      return reject("EVENT_SCHEMA_INVALID", "data.request_arrival_time", "must lie in 1900–2299", ids, raw);
+      return reject("EVENT_SCHEMA_INVALID", "data.request_arrival_time", EVENT_TIME_RULE, ids, raw);
     }
     const forward = timeMs(d.request_forward_time);
     if (Number.isNaN(forward)) {
-      return reject("EVENT_SCHEMA_INVALID", "data.request_forward_time", "must lie in 1900–2299", ids, raw);
+      return reject("EVENT_SCHEMA_INVALID", "data.request_forward_time", EVENT_TIME_RULE, ids, raw);
     }
     if (forward < arrival) {
       return reject(
@@ -257,7 +277,7 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
       );
     }
     const ms = timeMs(time);
-    if (Number.isNaN(ms)) return reject("EVENT_ENVELOPE_INVALID", "time", "must lie in 1900–2299", ids, raw);
+    if (Number.isNaN(ms)) return reject("EVENT_ENVELOPE_INVALID", "time", EVENT_TIME_RULE, ids, raw);
     if (!validateSample(data)) {
       const { field, rule } = describeAjvError(validateSample.errors![0]!, "data");
       return reject("EVENT_SCHEMA_INVALID", field, rule, ids, raw);
@@ -275,7 +295,17 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
   function parseBare(value: Record<string, unknown>, raw: () => string): ParsedEvent {
     if ("specversion" in value) return parseCloudEvent(value, undefined);
     if ("inference_id" in value) {
-      const id = str(value.inference_id);
+      const id = toWellFormed(str(value.inference_id));
+      const unstorable = findUnstorable(value, "data");
+      if (unstorable) {
+        return reject(
+          "EVENT_SCHEMA_INVALID",
+          unstorable.field,
+          unstorable.rule,
+          { id, type: INFERENCE_EVENT_TYPE, source: "dapr-raw-payload" },
+          raw,
+        );
+      }
       // The payload's own id is the identity: Dapr gives rawPayload messages a new envelope id per delivery.
       return parseInference(value, { id, type: INFERENCE_EVENT_TYPE, source: "dapr-raw-payload" }, raw);
     }

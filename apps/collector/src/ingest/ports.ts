@@ -13,9 +13,10 @@ export interface PreparedRow {
 /**
  * inserted — this write committed the row; duplicate — the key was already stored (or appears earlier
  * in the same write and was committed by it); retry — another writer holds an uncommitted claim on the
- * key: answer RETRY, write nothing.
+ * key: answer RETRY, write nothing; unstorable — the engine refused a value of this row (its siblings
+ * were stored): quarantine it, answer DROP.
  */
-export type WriteOutcome = "inserted" | "duplicate" | "retry";
+export type WriteOutcome = "inserted" | "duplicate" | "retry" | "unstorable";
 
 /**
  * Claims stop a duplicate before it reaches the raw table: the rollup's materialized view sees every
@@ -45,6 +46,8 @@ export interface EventTable {
   /** Inserts a JSONEachRow payload; resolves only after the commit. */
   insert(target: StorageTarget, payload: Buffer): Promise<void>;
   insertOutcome(err: unknown): InsertOutcome;
+  /** The engine refused a value of a row (its own data), not the statement or the service. */
+  isRowDataError(err: unknown): boolean;
 }
 
 /**

@@ -11,7 +11,7 @@ export type DaprStatus = "SUCCESS" | "RETRY" | "DROP";
 export function toDaprStatus(r: EntryResult | undefined): DaprStatus {
   if (!r) return "RETRY";
   if (r.status === "inserted" || r.status === "duplicate") return "SUCCESS";
-  if (r.status === "invalid") return "DROP";
+  if (r.status === "invalid" || r.status === "expired") return "DROP";
   return "RETRY";
 }
 

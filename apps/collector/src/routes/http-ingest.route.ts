@@ -49,33 +49,43 @@ export function mountHttpIngestRoutes(
     if (s.inserted) metrics.delivery(channel, "inserted", s.inserted);
     if (s.duplicates) metrics.delivery(channel, "duplicate", s.duplicates);
     if (s.invalid) metrics.delivery(channel, "invalid", s.invalid);
+    if (s.expired) metrics.delivery(channel, "expired", s.expired);
     if (s.retry) metrics.delivery(channel, "retry", s.retry);
     return s;
   }
 
-  /** 503 if anything must be resent; 422 if every entry is invalid; else 200. */
+  /**
+   * 503 if anything must be resent; 422 if every entry is refused; else 200. A Dapr bulk delivery
+   * (a subscription pointed at this path) always gets 200: daprd reads per-entry statuses only from a
+   * 2xx answer and would resend the whole bulk on any other status.
+   */
   function answer(
     res: Response,
     results: EntryResult[],
     channel: string,
     extra: (summary: ReturnType<typeof summarise>) => Record<string, unknown>,
+    daprDelivery = false,
   ) {
     const summary = tally(channel, results);
+    if (daprDelivery) {
+      res.status(200).json({ ...extra(summary), summary: publicSummary(summary) });
+      return;
+    }
     const retry = results.find((r) => r.status === "retry");
     let status = 200;
     let error: Record<string, unknown> | undefined;
     if (retry) {
       status = 503;
       const e = retry.error ?? collectorErrors.create("SINK_WRITE_FAILED", "not stored; retry");
-      error = { code: e.code, kind: e.kind, message: e.message };
+      error = { code: e.code, kind: e.kind, message: e.publicMessage };
       res.setHeader("Retry-After", String(config.COLLECTOR_RETRY_AFTER_SECONDS));
-    } else if (summary.total > 0 && summary.invalid === summary.total) {
+    } else if (summary.total > 0 && summary.invalid + summary.expired === summary.total) {
       status = 422;
-      error = {
-        code: "REQUEST_ALL_INVALID",
-        kind: "validation",
-        message: `every entry is invalid (${summary.invalid}); reasons per entry`,
-      };
+      const e = collectorErrors.create(
+        "REQUEST_ALL_INVALID",
+        `every entry was refused (${summary.invalid} invalid, ${summary.expired} expired); reasons per entry`,
+      );
+      error = { code: e.code, kind: e.kind, message: e.publicMessage };
     }
     res
       .status(status)
@@ -88,6 +98,7 @@ export function mountHttpIngestRoutes(
       inserted: s.inserted,
       duplicates: s.duplicates,
       invalid: s.invalid,
+      expired: s.expired,
       retry: s.retry,
     };
   }
@@ -110,14 +121,21 @@ export function mountHttpIngestRoutes(
     entries: IncomingEntry[],
     channel: "http-add" | "http-events",
     entryIds?: Array<string | undefined>,
+    daprDelivery = false,
   ) {
     const results = await ingest.ingest(entries, channel);
-    answer(res, results, channel, () => ({
-      results: results.map((r, i) => entryJson(r, i, entryIds?.[i])),
-      ...(entryIds
-        ? { statuses: results.map((r, i) => ({ entryId: entryIds[i] ?? "", status: toDaprStatus(r) })) }
-        : {}),
-    }));
+    answer(
+      res,
+      results,
+      channel,
+      () => ({
+        results: results.map((r, i) => entryJson(r, i, entryIds?.[i])),
+        ...(entryIds
+          ? { statuses: results.map((r, i) => ({ entryId: entryIds[i] ?? "", status: toDaprStatus(r) })) }
+          : {}),
+      }),
+      daprDelivery,
+    );
   }
 
   // POST /observability/add: the Dapr bulk envelope the Bud stack sends, or {"events": [...]}.
@@ -133,7 +151,7 @@ export function mountHttpIngestRoutes(
         const entries = v.entries.map((e) =>
           isRecord(e) ? bulkEntryToIncoming(e) : { form: "event" as const, value: e },
         );
-        await ingestMany(res, entries, "http-add", entryIds);
+        await ingestMany(res, entries, "http-add", entryIds, v.type === "com.dapr.event.sent.bulk");
         return;
       }
       if (isRecord(v) && Array.isArray(v.events)) {
