@@ -46,7 +46,14 @@ it("answers HTTP 503 with Retry-After and the per-entry results", async () => {
   const res = await c.post("/observability/add", { events: [inferenceCloudEvent(data[2]!)] });
   expect(res.status).toBe(503);
   expect(res.headers.get("retry-after")).toBe("5");
-  expect(res.body.summary).toEqual({ total: 1, inserted: 0, duplicates: 0, invalid: 0, expired: 0, retry: 1 });
+  expect(res.body.summary).toEqual({
+    total: 1,
+    inserted: 0,
+    duplicates: 0,
+    invalid: 0,
+    expired: 0,
+    retry: 1,
+  });
   expect(res.body.results[0]).toMatchObject({ status: "retry" });
 });
 

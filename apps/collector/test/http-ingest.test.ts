@@ -181,7 +181,14 @@ describe("POST /observability/events", () => {
       "content-type": "application/cloudevents-batch+json",
     });
     expect(res.status).toBe(200);
-    expect(res.body.summary).toEqual({ total: 2, inserted: 2, duplicates: 0, invalid: 0, expired: 0, retry: 0 });
+    expect(res.body.summary).toEqual({
+      total: 2,
+      inserted: 2,
+      duplicates: 0,
+      invalid: 0,
+      expired: 0,
+      retry: 0,
+    });
   });
 
   it("rejects an unknown field by name", async () => {

@@ -84,11 +84,25 @@ describe("idempotency", () => {
     ];
     const first = await startCollector(engine.ch);
     const a = await first.post("/observability/add", { events });
-    expect(a.body.summary).toEqual({ total: 4, inserted: 3, duplicates: 1, invalid: 0, expired: 0, retry: 0 });
+    expect(a.body.summary).toEqual({
+      total: 4,
+      inserted: 3,
+      duplicates: 1,
+      invalid: 0,
+      expired: 0,
+      retry: 0,
+    });
     await first.stop();
     const second = await startCollector(engine.ch);
     const b = await second.post("/observability/add", { events });
-    expect(b.body.summary).toEqual({ total: 4, inserted: 0, duplicates: 4, invalid: 0, expired: 0, retry: 0 });
+    expect(b.body.summary).toEqual({
+      total: 4,
+      inserted: 0,
+      duplicates: 4,
+      invalid: 0,
+      expired: 0,
+      retry: 0,
+    });
     await second.stop();
     expect(await countRows(engine.ch, Tables.metricSamples, "metric_type = 'queue_depth'")).toBe(3);
   });
@@ -238,7 +252,14 @@ describe("back-pressure", () => {
     expect(b.status).toBe(503);
     expect(b.headers.get("retry-after")).toBe("5");
     expect(b.body.error.code).toBe("SINK_QUEUE_FULL");
-    expect(b.body.summary).toEqual({ total: 10, inserted: 0, duplicates: 0, invalid: 0, expired: 0, retry: 10 });
+    expect(b.body.summary).toEqual({
+      total: 10,
+      inserted: 0,
+      duplicates: 0,
+      invalid: 0,
+      expired: 0,
+      retry: 10,
+    });
     const refused = await engine.ch.query<{ n: number }>(
       `SELECT count() AS n FROM ${engine.ch.database}.${Tables.inferenceEvents} WHERE inference_id IN {ids:Array(UUID)}`,
       { ids: data.slice(10).map((d) => d.inference_id) },
