@@ -1,0 +1,46 @@
+/**
+ * Location of a request IP from the bundled offline database (geoip-lite: GeoLite2 country, region and
+ * city data, IPv4 and IPv6). Loaded on first use, not at start-up: the data takes ~110 MB of memory and
+ * ~150 ms to read, which only apps that answer geography questions should pay. GEODATADIR points the
+ * loader at other data files (the container image ships them outside the bundle).
+ */
+import { queryErrors } from "../errors";
+
+export interface Location {
+  country_code: string | null;
+  region: string | null;
+  city: string | null;
+  latitude: number | null;
+  longitude: number | null;
+}
+
+export type GeoLookup = (ip: string) => Location | null;
+
+let loaded: typeof import("geoip-lite") | null = null;
+
+function load(): typeof import("geoip-lite") {
+  if (!loaded) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred: the data is large
+      loaded = require("geoip-lite") as typeof import("geoip-lite");
+    } catch (err) {
+      throw queryErrors.create("GEO_DATABASE_UNAVAILABLE", "the IP location database could not be loaded", {
+        cause: err,
+      });
+    }
+  }
+  return loaded;
+}
+
+/** Looks up one IP (IPv4, IPv6 or IPv4-mapped IPv6); null for private, reserved or unknown addresses. */
+export const geoLookup: GeoLookup = (ip) => {
+  const r = load().lookup(ip);
+  if (!r || !r.country) return null;
+  return {
+    country_code: r.country,
+    region: r.region || null,
+    city: r.city || null,
+    latitude: r.ll ? r.ll[0] : null,
+    longitude: r.ll ? r.ll[1] : null,
+  };
+};
