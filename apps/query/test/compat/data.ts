@@ -5,7 +5,12 @@
 import type { InferenceData } from "@budmetrics/schema";
 import { createRng, uuidFrom } from "../../../../test/support/generate";
 
-export const IDS = {
+export const IDS: {
+  projects: [string, string, string];
+  users: [string, string, string];
+  inference: string;
+  prompt: string;
+} = {
   projects: [
     "0b0c0d0e-1111-4222-8333-444455556666",
     "5a7e2c10-3f4b-4d8e-9c21-7b6a5d4c3e2f",
@@ -18,7 +23,7 @@ export const IDS = {
   ],
   inference: "6f1b3e0e-8a8b-4c2e-9d5a-1c1d1e1f2a3b",
   prompt: "customer-support-agent",
-} as const;
+};
 
 /** The fixtures' "now": a few minutes after their latest to_date. */
 export const NOW = Date.parse("2026-03-14T10:20:00Z");
