@@ -101,6 +101,11 @@ function source(ds: "inference" | "prompt" | undefined): DataSource {
   return ds ?? "inference";
 }
 
+/** Answers over a range that ends now change with every call: only fixed ranges are cached. */
+function cacheFor(normalised: unknown, toMs: number, toIsNow: boolean) {
+  return toIsNow ? undefined : { normalised, toMs };
+}
+
 function setFilter(
   filters: CompatFilters,
   key: "user_id" | "api_key_project_id" | "model_id" | "endpoint_id",
@@ -125,6 +130,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       prepare(b, nowMs) {
         let fromMs: number;
         let toMs: number;
+        const toIsNow = b.to_date == null;
         if (b.from_date == null) {
           toMs = b.to_date == null ? nowMs : requireDate(b.to_date, "to_date");
           fromMs = toMs - defaultSpanMs;
@@ -143,7 +149,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
           groups: uniq<GroupKey>(b.group_by),
         };
         return {
-          cache: { normalised: spec, toMs },
+          cache: cacheFor(spec, toMs, toIsNow),
           async run(rc) {
             return { body: await aggregated(rc.sql, spec, limits), plan: "raw" };
           },
@@ -157,7 +163,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       description:
         "Ungrouped: one series with every bucket of the range (zeros where empty, unless fill_gaps is false). Grouped: one series per group with the buckets that have requests.",
       prepare(b, nowMs) {
-        const { fromMs, toMs } = callerRange(b.from_date, b.to_date, nowMs, rules);
+        const { fromMs, toMs, toIsNow } = callerRange(b.from_date, b.to_date, nowMs, rules);
         const spec = {
           scope: {
             db: "",
@@ -172,7 +178,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
           fillGaps: b.fill_gaps ?? true,
         };
         return {
-          cache: { normalised: spec, toMs },
+          cache: cacheFor(spec, toMs, toIsNow),
           async run(rc) {
             return { body: await timeSeries(rc.sql, spec, limits), plan: "raw" };
           },
@@ -184,7 +190,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       tag: "bud-stack",
       summary: "Histogram of response times (default buckets 0-100ms … >10s), overall and per group",
       prepare(b, nowMs) {
-        const { fromMs, toMs } = callerRange(b.from_date, b.to_date, nowMs, rules);
+        const { fromMs, toMs, toIsNow } = callerRange(b.from_date, b.to_date, nowMs, rules);
         const spec = {
           scope: {
             db: "",
@@ -197,7 +203,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
           buckets: b.buckets ? parseBucketDefs(b.buckets) : DEFAULT_LATENCY_BUCKETS,
         };
         return {
-          cache: { normalised: spec, toMs },
+          cache: cacheFor(spec, toMs, toIsNow),
           async run(rc) {
             return { body: await latencyDistribution(rc.sql, spec, limits), plan: "raw" };
           },
@@ -211,7 +217,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       description:
         "Only requests with a prompt_id. Filters project_id, api_key_project_id, endpoint_id, prompt_id (and the other id keys) all apply.",
       prepare(b, nowMs) {
-        const { fromMs, toMs } = callerRange(b.from_date, b.to_date, nowMs, rules);
+        const { fromMs, toMs, toIsNow } = callerRange(b.from_date, b.to_date, nowMs, rules);
         const spec = {
           scope: {
             db: "",
@@ -225,7 +231,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
           buckets: b.buckets ? parseBucketDefs(b.buckets) : null,
         };
         return {
-          cache: { normalised: spec, toMs },
+          cache: cacheFor(spec, toMs, toIsNow),
           async run(rc) {
             return { body: await promptDistribution(rc.sql, spec), plan: "raw" };
           },
@@ -237,7 +243,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       tag: "bud-stack",
       summary: "Requests per country, region or city of the request IP (bundled offline IP database)",
       prepare(b, nowMs) {
-        const { fromMs, toMs } = callerRange(b.from_date, b.to_date, nowMs, {
+        const { fromMs, toMs, toIsNow } = callerRange(b.from_date, b.to_date, nowMs, {
           maxRangeDays: opts.maxRangeDays,
         });
         const spec = geoSpec({
@@ -249,7 +255,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
           dataSource: source(b.data_source),
         });
         return {
-          cache: { normalised: spec, toMs },
+          cache: cacheFor(spec, toMs, toIsNow),
           async run(rc) {
             return { body: await geography(rc.sql, spec, opts.geoLookup, limits), plan: "raw" };
           },
@@ -261,7 +267,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       tag: "bud-stack",
       summary: "Geography with query parameters (project_id, api_key_project_id, country_codes)",
       prepare(q, nowMs) {
-        const { fromMs, toMs } = callerRange(q.from_date, q.to_date, nowMs, {
+        const { fromMs, toMs, toIsNow } = callerRange(q.from_date, q.to_date, nowMs, {
           maxRangeDays: opts.maxRangeDays,
         });
         const filters: Record<string, unknown> = {};
@@ -281,7 +287,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
           dataSource: source(q.data_source),
         });
         return {
-          cache: { normalised: spec, toMs },
+          cache: cacheFor(spec, toMs, toIsNow),
           async run(rc) {
             return { body: await geography(rc.sql, spec, opts.geoLookup, limits), plan: "raw" };
           },
@@ -297,7 +303,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       prepare(q, nowMs) {
         const scope = usageScope(q, nowMs);
         return {
-          cache: { normalised: scope, toMs: scope.toMs },
+          cache: cacheFor(scope, scope.toMs, scope.toIsNow),
           async run(rc) {
             return { body: await usageSummary(rc.sql, scope), plan: "raw" };
           },
@@ -313,7 +319,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
         const echo = q.granularity ?? q.interval ?? "daily";
         const spec = { scope, granularity: HISTORY_ALIASES[echo] ?? "daily", echo };
         return {
-          cache: { normalised: spec, toMs: scope.toMs },
+          cache: cacheFor(spec, scope.toMs, scope.toIsNow),
           async run(rc) {
             return { body: await usageHistory(rc.sql, spec), plan: "raw" };
           },
@@ -349,7 +355,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
           projectId: b.project_id ?? null,
         };
         return {
-          cache: { normalised: spec, toMs },
+          cache: cacheFor(spec, toMs, false),
           async run(rc) {
             return { body: await usageBulk(rc.sql, spec), plan: "raw" };
           },
@@ -550,6 +556,13 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
     setFilter(filters, "api_key_project_id", q.project_id);
     setFilter(filters, "model_id", q.model_id);
     setFilter(filters, "endpoint_id", q.endpoint_id);
-    return { db: "", fromMs, toMs, filters, dataSource: "inference" as const };
+    return {
+      db: "",
+      fromMs,
+      toMs,
+      toIsNow: endText === undefined,
+      filters,
+      dataSource: "inference" as const,
+    };
   }
 }

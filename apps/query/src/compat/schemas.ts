@@ -21,7 +21,7 @@ const optUuid = { anyOf: [uuid, nul] } as const;
 const filters = {
   anyOf: [{ type: "object", maxProperties: 50 }, nul],
   description:
-    "project_id, api_key_project_id, model_id, endpoint_id, user_id, api_key_id, prompt_id: a value or a list; other keys are ignored",
+    "project_id, api_key_project_id, model_id, endpoint_id, user_id, api_key_id, prompt_id, error_type, error_code: a value or a list; other keys are ignored",
 } as const;
 const dataSource = {
   enum: ["inference", "prompt"],
@@ -56,17 +56,29 @@ export const aggregatedBody = {
   type: "object",
   required: ["metrics"],
   properties: {
-    from_date: { ...optDate, description: "null: to_date (or now) minus the maximum range" },
+    from_date: { ...optDate, description: "null: to_date (or now) minus 90 days" },
     to_date: optDate,
     group_by: {
       anyOf: [
         {
           type: "array",
-          items: { enum: ["model", "project", "endpoint", "user", "user_project"] },
+          items: {
+            enum: [
+              "model",
+              "project",
+              "endpoint",
+              "user",
+              "user_project",
+              "api_key",
+              "error_type",
+              "status_code",
+            ],
+          },
           maxItems: 5,
         },
         nul,
       ],
+      description: "model, project, endpoint, user, user_project; also api_key, error_type, status_code",
     },
     filters,
     metrics: { type: "array", items: { enum: AGGREGATED_METRICS }, maxItems: 30 },

@@ -16,6 +16,8 @@ export const FILTER_COLUMNS = {
   user_id: { column: "user_id", type: "UUID" },
   api_key_id: { column: "api_key_id", type: "UUID" },
   prompt_id: { column: "prompt_id", type: "String" },
+  error_type: { column: "error_type", type: "String" },
+  error_code: { column: "error_code", type: "String" },
 } as const;
 export type FilterKey = keyof typeof FILTER_COLUMNS;
 export const FILTER_KEYS = Object.keys(FILTER_COLUMNS) as FilterKey[];
@@ -84,6 +86,8 @@ export const GROUP_COLUMNS = {
   user: { id: "toString(user_id)", out: "user_id", name: null },
   user_project: { id: "toString(api_key_project_id)", out: "api_key_project_id", name: null },
   api_key: { id: "toString(api_key_id)", out: "api_key_id", name: null },
+  error_type: { id: "error_type", out: "error_type", name: null },
+  status_code: { id: "toString(status_code)", out: "status_code", name: null },
 } as const;
 export type GroupKey = keyof typeof GROUP_COLUMNS;
 

@@ -135,6 +135,27 @@ describe("metrics/aggregated", () => {
     }
   });
 
+  it("breaks errors down by error_type and status_code, and filters by error_code", async () => {
+    const res = await app.post("/observability/metrics/aggregated", {
+      from_date: FROM,
+      to_date: TO,
+      group_by: ["error_type", "status_code"],
+      filters: { error_code: ["429"] },
+      metrics: ["total_requests"],
+    });
+    expect(res.status).toBe(200);
+    const evs = all.filter((e) => inRange(e) && !isPrompt(e) && e.d.error_code === "429");
+    expect(res.body.groups).toEqual([
+      expect.objectContaining({
+        error_type: "RateLimitExceeded",
+        status_code: "429",
+        metrics: {
+          total_requests: { value: evs.length, formatted_value: expect.any(String), unit: "requests" },
+        },
+      }),
+    ]);
+  });
+
   it("matches nothing for an empty or non-UUID project list (200, never an error)", async () => {
     for (const filters of [{ project_id: [] }, { project_id: ["not-a-uuid"] }, { api_key_project_id: [] }]) {
       const res = await app.post("/observability/metrics/aggregated", {
