@@ -28,6 +28,8 @@ WORKDIR /app
 # Owned by root, read-only for the app user.
 COPY --from=build /src/dist/collector.js /src/dist/collector.js.map ./dist/
 COPY --from=build /src/dist/query.js /src/dist/query.js.map ./dist/
+# The IP location database of /observability/metrics/geography (geoip-lite's GeoLite2 data, ~115 MB).
+COPY --from=build /src/dist/geoip ./dist/geoip
 COPY --from=build /src/dist/migrate.js /src/dist/migrate.js.map ./dist/
 COPY --from=build /src/migrations ./migrations
 # The base image's unprivileged `node` user, numeric so Kubernetes can verify runAsNonRoot.

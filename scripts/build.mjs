@@ -1,6 +1,11 @@
 // Bundles each entry point into dist/ for container images (no TypeScript loader at run time, no
 // node_modules in the image). chdb stays external: it is loaded lazily and only in embedded mode,
-// which the image does not support. `node scripts/build.mjs --outdir DIR` writes elsewhere (tests).
+// which the image does not support. The query app's IP location data (geoip-lite's data files, read
+// at run time, not bundled) is copied to dist/geoip, where the bundle looks for it.
+// `node scripts/build.mjs --outdir DIR` writes elsewhere (tests).
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
 
@@ -21,4 +26,11 @@ await build({
   sourcemap: true,
   external: ["chdb", "chdb/*"],
   logLevel: process.env.CI || values.outdir === "dist" ? "info" : "warning",
+});
+
+const fromQuery = createRequire(path.resolve("apps/query/package.json"));
+const geoData = path.join(path.dirname(fromQuery.resolve("geoip-lite/package.json")), "data");
+fs.cpSync(geoData, path.join(values.outdir, "geoip"), {
+  recursive: true,
+  filter: (src) => !src.endsWith(".checksum"),
 });

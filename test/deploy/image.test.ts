@@ -48,7 +48,7 @@ describe("Dockerfile", () => {
     expect(install).toMatch(/pnpm install --frozen-lockfile --no-optional && pnpm build/);
   });
 
-  it("ships only the three bundles and migrations/ in the runtime stage, as a numeric non-root user", () => {
+  it("ships only the three bundles, the IP location data and migrations/ in the runtime stage, as a numeric non-root user", () => {
     const copies = runtime.filter((l) => l.startsWith("COPY"));
     expect(copies.length).toBeGreaterThan(0);
     for (const c of copies) {
@@ -64,6 +64,7 @@ describe("Dockerfile", () => {
         "/src/dist/migrate.js.map",
         "/src/dist/query.js",
         "/src/dist/query.js.map",
+        "/src/dist/geoip",
         "/src/migrations",
       ].sort(),
     );
@@ -133,6 +134,40 @@ describe("the image's layout, without Docker: bundles and migrations, no node_mo
       "CREATE TABLE IF NOT EXISTS bm.inference_events ON CLUSTER 'prod' AS bm.inference_events_local " +
         "ENGINE = Distributed('prod', 'bm', 'inference_events_local', cityHash64(inference_id))",
     );
+  });
+
+  it("dist/geoip holds the IP location data the query bundle reads at run time", () => {
+    expect(fs.readdirSync(path.join(app, "dist", "geoip")).sort()).toEqual([
+      "geoip-city-names.dat",
+      "geoip-city.dat",
+      "geoip-city6.dat",
+      "geoip-country.dat",
+      "geoip-country6.dat",
+    ]);
+    // The query app's lookup module bundled the same way, beside dist/query.js: it must find dist/geoip
+    // (no node_modules above the folder, so nothing else could answer).
+    const probe = path.join(app, "dist", "geo-probe.js");
+    const built = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `require("esbuild").buildSync({entryPoints:[${JSON.stringify(path.join(ROOT, "apps/query/src/compat/geo.ts"))}],bundle:true,platform:"node",format:"cjs",outfile:${JSON.stringify(probe)},logLevel:"error"})`,
+      ],
+      { cwd: ROOT, encoding: "utf8" },
+    );
+    expect(built.stderr).toBe("");
+    const r = run(
+      [
+        "node",
+        "-e",
+        "process.stdout.write(JSON.stringify(require('./dist/geo-probe.js').geoLookup('81.2.69.142')))",
+      ],
+      app,
+      {},
+    );
+    fs.rmSync(probe);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ country_code: "GB", city: "Newmarket" });
   });
 
   it("dist/migrate.js knows the pause flags the Helm hook passes", () => {

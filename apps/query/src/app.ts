@@ -15,6 +15,8 @@ import { createPerfTracker } from "./ops/perf";
 import { createSqlRunner } from "./ops/sql-runner";
 import { analyticsEndpoints } from "./routes/analytics.routes";
 import { browseEndpoints } from "./routes/browse.routes";
+import { compatEndpoints } from "./compat/routes";
+import { geoLookup } from "./compat/geo";
 import { opsEndpoints } from "./routes/ops.routes";
 
 export interface QueryDeps {
@@ -56,14 +58,28 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
     concurrencyLookbackMs: c.QUERY_CONCURRENCY_LOOKBACK_SECONDS * 1000,
     ...(deps.forceRaw ? { forceRaw: true } : {}),
   };
+  // The Bud stack's endpoints come first: where a path also exists in another table, the callers' shape wins.
+  const compat = compatEndpoints({
+    limits: {
+      maxResultRows: c.ANALYTICS_MAX_RESULT_ROWS,
+      maxBuckets: c.ANALYTICS_MAX_BUCKETS,
+      maxDistinctIps: 100_000,
+    },
+    maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS,
+    geoLookup,
+  });
+  const taken = new Set(compat.map((e) => `${e.method} ${e.path}`));
   const endpoints: Endpoint[] = [
-    ...analyticsEndpoints({
-      limits,
-      maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS,
-      nowSnapSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,
-    }),
-    ...browseEndpoints({ limits, maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS, previewChars: 200 }),
-    ...opsEndpoints({ ch: deps.ch, cache, hot, perf }),
+    ...compat,
+    ...[
+      ...analyticsEndpoints({
+        limits,
+        maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS,
+        nowSnapSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,
+      }),
+      ...browseEndpoints({ maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS, previewChars: 200, geoLookup }),
+      ...opsEndpoints({ ch: deps.ch, cache, hot, perf }),
+    ].filter((e) => !taken.has(`${e.method} ${e.path}`)),
   ];
   let accepting = true;
   router.use((req, res, next) => {

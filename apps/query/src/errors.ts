@@ -34,6 +34,11 @@ export const queryErrors = defineErrors({
     doc: "a pagination cursor could not be decoded",
   },
   INFERENCE_NOT_FOUND: { kind: "not_found", retryable: false, doc: "no inference has this id" },
+  GEO_DATABASE_UNAVAILABLE: {
+    kind: "internal",
+    retryable: false,
+    doc: "the bundled IP location database could not be loaded (geography answers need it)",
+  },
 });
 
 export type QueryErrorCode = keyof typeof queryErrors.catalogue;

@@ -5,10 +5,8 @@ import { createCatalogue, generateInferences } from "../../../test/support/gener
 import {
   loadInferences,
   loadSamples,
-  oracleStats,
   startApp,
   toOracle,
-  close,
   type OracleEvent,
   type RunningApp,
 } from "./helpers";
@@ -51,6 +49,7 @@ describe("inference list", () => {
       project_id: project.id,
       is_success: true,
       limit: 40,
+      cursor: null,
     });
     expect(first.status).toBe(200);
     expect(first.body.total_count).toBe(expected.length);
@@ -92,7 +91,7 @@ describe("inference list", () => {
     const tokens = res.body.items.map((i: { total_tokens: number }) => i.total_tokens);
     expect([...tokens].sort((a, b) => a - b)).toEqual(tokens);
     const withPreview = await app.post("/observability/inferences/list", {
-      filters: { model: events[0]!.model_id },
+      filters: { model_id: events[0]!.model_id },
       limit: 1000,
     });
     const item = withPreview.body.items.find(
@@ -117,33 +116,8 @@ describe("inference list", () => {
   });
 });
 
-describe("usage and distributions", () => {
-  it("summarises usage over a range (exact except unique users, which is uniq)", async () => {
-    const res = await app.get(
-      `/observability/usage/summary?from_date=2026-05-02T00:00:00Z&to_date=2026-05-05T06:30:00Z`,
-    );
-    expect(res.status).toBe(200);
-    const evs = all.filter(
-      (e) => e.t >= Date.parse("2026-05-02T00:00:00Z") && e.t < Date.parse("2026-05-05T06:30:00Z"),
-    );
-    const o = oracleStats(evs);
-    expect(res.body.total_requests).toBe(evs.length);
-    expect(res.body.successful_requests).toBe(o.success_request.count);
-    expect(res.body.total_tokens).toBe(o.total_token.count);
-    expect(close(res.body.total_cost, o.cost.sum)).toBe(true);
-    const users = new Set(evs.map((e) => e.d.user_id)).size;
-    expect(Math.abs(res.body.unique_users - users)).toBeLessThanOrEqual(Math.ceil(users * 0.05));
-  });
-
-  it("gives daily usage history oldest first and per-project usage most requests first", async () => {
-    const hist = await app.get(
-      `/observability/usage/history?from_date=2026-05-01&to_date=2026-05-08&interval=day`,
-    );
-    expect(hist.status).toBe(200);
-    expect(hist.body.items).toHaveLength(7);
-    expect(hist.body.items.reduce((s: number, i: { requests: number }) => s + i.requests, 0)).toBe(
-      all.length,
-    );
+describe("usage and catalog", () => {
+  it("gives per-project usage, most requests first", async () => {
     const byProject = await app.get(
       `/observability/usage/by-project?from_date=2026-05-01&to_date=2026-05-08`,
     );
@@ -153,57 +127,6 @@ describe("usage and distributions", () => {
     }
     const counts = byProject.body.items.map((i: { total_requests: number }) => i.total_requests);
     expect([...counts].sort((a, b) => b - a)).toEqual(counts);
-  });
-
-  it("reports last use of credentials since a time", async () => {
-    const since = "2026-05-03T00:00:00Z";
-    const res = await app.post("/observability/credential-usage", { since });
-    expect(res.status).toBe(200);
-    const evs = all.filter((e) => e.t >= Date.parse(since));
-    for (const it of res.body.items) {
-      const mine = evs.filter((e) => e.d.api_key_id === it.credential_id);
-      expect(it.request_count).toBe(mine.length);
-      expect(Date.parse(it.last_used_at)).toBe(Math.max(...mine.map((e) => e.t)));
-    }
-    expect(res.body.items).toHaveLength(new Set(evs.map((e) => e.d.api_key_id)).size);
-  });
-
-  it("histograms response times into ms buckets", async () => {
-    const res = await app.post("/observability/metrics/latency-distribution", {
-      from_date: "2026-05-01",
-      to_date: "2026-05-08",
-      buckets: [0, 500, 2000],
-    });
-    const lat = all.map((e) => e.d.response_time_ms).filter((x): x is number => x != null);
-    expect(res.body.total_count).toBe(lat.length);
-    expect(res.body.items.map((i: { count: number }) => i.count)).toEqual([
-      lat.filter((x) => x < 500).length,
-      lat.filter((x) => x >= 500 && x < 2000).length,
-      lat.filter((x) => x >= 2000).length,
-    ]);
-  });
-
-  it("aggregates whole-range metrics per group and produces time series", async () => {
-    const agg = await app.post("/observability/metrics/aggregated", {
-      metrics: ["request_count", "cost"],
-      from_date: "2026-05-01",
-      to_date: "2026-05-08",
-      group_by: ["model"],
-    });
-    expect(agg.status).toBe(200);
-    expect(agg.body.items).toHaveLength(new Set(all.map((e) => e.d.model_id)).size);
-    for (const it of agg.body.items) {
-      expect(it.data.request_count.count).toBe(all.filter((e) => e.d.model_id === it.model_id).length);
-    }
-    const ts = await app.post("/observability/metrics/time-series", {
-      metrics: ["request_count"],
-      from_date: "2026-05-01T00:00:00Z",
-      to_date: "2026-05-01T06:00:00Z",
-      interval: "15m",
-    });
-    expect(ts.status).toBe(200);
-    expect(ts.body.groups[0].data_points).toHaveLength(24);
-    expect(ts.body.groups[0].data_points[1].timestamp).toBe("2026-05-01T00:15:00Z");
   });
 
   it("lists the catalog and stored sample names, and summarises the store", async () => {

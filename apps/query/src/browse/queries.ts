@@ -2,6 +2,7 @@
 import { Tables } from "@budmetrics/schema";
 import type { BuiltQuery, Filters } from "../analytics/queries";
 import { INFERENCE_DIMS } from "../analytics/queries";
+import { IP_TEXT, scopeWhere, type CompatFilters } from "../compat/sql";
 
 export type SortField = "timestamp" | "tokens" | "latency" | "cost";
 
@@ -15,9 +16,10 @@ export const SORT_EXPR: Readonly<Record<SortField, string>> = {
 
 export interface ListSpec {
   db: string;
+  /** Inclusive bounds on request_arrival_time (null = unbounded). */
   fromMs: number | null;
   toMs: number | null;
-  filters: Filters;
+  filters: CompatFilters;
   isSuccess?: boolean;
   minTokens?: number;
   maxTokens?: number;
@@ -31,19 +33,44 @@ export interface ListSpec {
   previewChars: number;
 }
 
-function listWhere(
-  spec: Omit<ListSpec, "sortBy" | "order" | "offset" | "limit" | "cursor" | "previewChars">,
-) {
+type ListScope = Omit<ListSpec, "sortBy" | "order" | "offset" | "limit" | "cursor" | "previewChars">;
+
+/** WHERE of the inference list: range, id filters (prompt traffic included, as in the original), conditions. */
+function listWhere(spec: ListScope) {
+  const { where, params } = scopeWhere({ ...spec, dataSource: "any" });
+  if (spec.isSuccess !== undefined) {
+    params.is_success = spec.isSuccess;
+    where.push("is_success = {is_success:Bool}");
+  }
+  if (spec.minTokens !== undefined) {
+    params.min_tokens = spec.minTokens;
+    where.push("input_tokens + output_tokens >= {min_tokens:UInt64}");
+  }
+  if (spec.maxTokens !== undefined) {
+    params.max_tokens = spec.maxTokens;
+    where.push("input_tokens + output_tokens <= {max_tokens:UInt64}");
+  }
+  if (spec.maxLatencyMs !== undefined) {
+    params.max_latency_ms = spec.maxLatencyMs;
+    where.push("response_time_ms <= {max_latency_ms:Float64}");
+  }
+  if (spec.endpointType !== undefined) {
+    params.endpoint_type = spec.endpointType;
+    where.push("endpoint_type = {endpoint_type:String}");
+  }
+  return { params, where };
+}
+
+/** WHERE of the analytics pipeline's latency histogram (its Filters: ids or names per dimension). */
+function histogramWhere(spec: { fromMs: number; toMs: number; filters: Filters }) {
   const params: Record<string, unknown> = {};
   const where: string[] = [];
-  if (spec.fromMs !== null) {
-    params.from = spec.fromMs;
-    where.push("request_arrival_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')");
-  }
-  if (spec.toMs !== null) {
-    params.to = spec.toMs;
-    where.push("request_arrival_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')");
-  }
+  params.from = spec.fromMs;
+  params.to = spec.toMs;
+  where.push(
+    "request_arrival_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')",
+    "request_arrival_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')",
+  );
   for (const key of Object.keys(spec.filters).sort() as Array<keyof Filters>) {
     const v = spec.filters[key]!;
     if (key === "prompt") {
@@ -68,27 +95,7 @@ function listWhere(
         } else parts.push("0");
       }
     }
-    where.push(parts.length === 1 ? parts[0]! : `(${parts.join(" OR ")})`);
-  }
-  if (spec.isSuccess !== undefined) {
-    params.is_success = spec.isSuccess;
-    where.push("is_success = {is_success:Bool}");
-  }
-  if (spec.minTokens !== undefined) {
-    params.min_tokens = spec.minTokens;
-    where.push("input_tokens + output_tokens >= {min_tokens:UInt64}");
-  }
-  if (spec.maxTokens !== undefined) {
-    params.max_tokens = spec.maxTokens;
-    where.push("input_tokens + output_tokens <= {max_tokens:UInt64}");
-  }
-  if (spec.maxLatencyMs !== undefined) {
-    params.max_latency_ms = spec.maxLatencyMs;
-    where.push("response_time_ms <= {max_latency_ms:Float64}");
-  }
-  if (spec.endpointType !== undefined) {
-    params.endpoint_type = spec.endpointType;
-    where.push("endpoint_type = {endpoint_type:String}");
+    where.push(parts.length === 0 ? "0" : parts.length === 1 ? parts[0]! : `(${parts.join(" OR ")})`);
   }
   return { params, where };
 }
@@ -115,6 +122,9 @@ const LIST_COLUMNS = [
   "cached",
   "finish_reason",
   "error_type",
+  "error_code",
+  "error_message",
+  "toString(api_key_project_id) AS api_key_project_id_t",
 ];
 
 /**
@@ -143,9 +153,7 @@ export function buildInferenceListQuery(spec: ListSpec): BuiltQuery {
   return { query, query_params: params };
 }
 
-export function buildInferenceCountQuery(
-  spec: Omit<ListSpec, "sortBy" | "order" | "offset" | "limit" | "cursor" | "previewChars">,
-): BuiltQuery {
+export function buildInferenceCountQuery(spec: ListScope): BuiltQuery {
   const { params, where } = listWhere(spec);
   return {
     query:
@@ -158,7 +166,7 @@ export function buildInferenceCountQuery(
 export function buildInferenceDetailQuery(db: string, id: string): BuiltQuery {
   return {
     query:
-      `SELECT ${[...LIST_COLUMNS, "request_forward_time", "toString(request_ip) AS request_ip_t", "response_analysis", "toString(api_key_id) AS api_key_id_t", "toString(user_id) AS user_id_t", "toString(api_key_project_id) AS api_key_project_id_t", "error_code", "error_message", "cluster_id", "prompt_id", "prompt_preview", "response_preview", "event_id", "event_source", "received_at"].join(", ")}\n` +
+      `SELECT ${[...LIST_COLUMNS, "request_forward_time", `${IP_TEXT} AS request_ip_t`, "response_analysis", "toString(api_key_id) AS api_key_id_t", "toString(user_id) AS user_id_t", "cluster_id", "prompt_id", "prompt_preview", "response_preview", "event_id", "event_source", "received_at"].join(", ")}\n` +
       `FROM ${db}.${Tables.inferenceEvents} FINAL\nWHERE inference_id = {id:UUID}\nLIMIT 1`,
     query_params: { id },
   };
@@ -171,37 +179,13 @@ export function buildLatencyDistributionQuery(spec: {
   filters: Filters;
   edges: number[];
 }): BuiltQuery {
-  const { params, where } = listWhere({
-    db: spec.db,
-    fromMs: spec.fromMs,
-    toMs: spec.toMs,
-    filters: spec.filters,
-  });
+  const { params, where } = histogramWhere(spec);
   params.edges = spec.edges;
   where.push("response_time_ms IS NOT NULL", "response_time_ms >= {edges:Array(Float64)}[1]");
   return {
     query:
       `SELECT roundDown(assumeNotNull(response_time_ms), {edges:Array(Float64)}) AS lo, count() AS n, avg(response_time_ms) AS avg_ms\n` +
       `FROM ${spec.db}.${Tables.inferenceEvents} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY lo\nORDER BY lo`,
-    query_params: params,
-  };
-}
-
-export function buildCredentialUsageQuery(db: string, sinceMs: number, ids: string[]): BuiltQuery {
-  const params: Record<string, unknown> = { since: sinceMs };
-  const where = [
-    "api_key_id IS NOT NULL",
-    "request_arrival_time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')",
-  ];
-  if (ids.length > 0) {
-    params.ids = ids;
-    where.push("api_key_id IN {ids:Array(UUID)}");
-  }
-  return {
-    query:
-      `SELECT toString(assumeNotNull(api_key_id)) AS credential_id, max(request_arrival_time) AS last_used_at, count() AS request_count, ` +
-      `toFloat64(sum(ifNull(cost, toDecimal64(0, 9)))) AS cost\n` +
-      `FROM ${db}.${Tables.inferenceEvents} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY credential_id\nORDER BY last_used_at DESC\nLIMIT 10000`,
     query_params: params,
   };
 }

@@ -1,11 +1,12 @@
 /** Browsing and usage use cases. Pure of HTTP and client libraries: they receive a SqlRunner. */
 import { fromChDateTime, toNumber } from "@budmetrics/schema";
 import { planSegments } from "../analytics/planner";
-import { buildInferenceStatesQuery, rollupServes, type Filters } from "../analytics/queries";
+import { buildInferenceStatesQuery, type Filters } from "../analytics/queries";
 import { queryErrors } from "../errors";
+import type { GeoLookup } from "../compat/geo";
+import { intOrNull } from "../compat/shape";
 import type { SqlRunner } from "../ports";
 import {
-  buildCredentialUsageQuery,
   buildInferenceCountQuery,
   buildInferenceDetailQuery,
   buildInferenceListQuery,
@@ -44,35 +45,47 @@ export function decodeCursor(text: string): { v: number; id: string } {
   );
 }
 
+/** Text or "" (the callers' models declare these as non-null strings). */
+const text = (v: unknown) => (typeof v === "string" ? v : "");
+const textOrNull = (v: unknown) => (typeof v === "string" && v !== "" ? v : null);
+
+/** One list item: the callers' InferenceListItem fields (ints where they declare int), then ours. */
 function listItem(r: Row) {
   return {
     inference_id: r.inference_id_t,
     timestamp: iso(r.timestamp),
-    project_id: r.project_id_t,
-    project_name: r.project_name,
-    endpoint_id: r.endpoint_id_t,
-    endpoint_name: r.endpoint_name,
-    model_id: r.model_id_t,
-    model_name: r.model_name,
-    model_provider: r.model_provider,
-    endpoint_type: r.endpoint_type,
-    is_success: Boolean(r.is_success),
-    status_code: r.status_code ?? null,
+    model_name: text(r.model_name),
+    prompt_preview: text(r.prompt_preview_t),
+    response_preview: text(r.response_preview_t),
     input_tokens: toNumber(r.input_tokens),
     output_tokens: toNumber(r.output_tokens),
     total_tokens: toNumber(r.total_tokens),
-    response_time_ms: r.response_time_ms ?? null,
-    ttft_ms: r.ttft_ms ?? null,
+    response_time_ms: intOrNull(r.response_time_ms) ?? 0,
     cost: r.cost_f ?? null,
+    is_success: Boolean(r.is_success),
     cached: Boolean(r.cached),
-    finish_reason: r.finish_reason ?? null,
+    project_id: textOrNull(r.project_id_t),
+    api_key_project_id: textOrNull(r.api_key_project_id_t),
+    endpoint_id: textOrNull(r.endpoint_id_t),
+    model_id: textOrNull(r.model_id_t),
+    endpoint_type: text(r.endpoint_type) || "chat",
+    error_code: r.error_code ?? null,
+    error_message: r.error_message ?? null,
     error_type: r.error_type ?? null,
-    prompt_preview: r.prompt_preview_t ? r.prompt_preview_t : null,
-    response_preview: r.response_preview_t ? r.response_preview_t : null,
+    status_code: r.status_code ?? null,
+    project_name: textOrNull(r.project_name),
+    endpoint_name: textOrNull(r.endpoint_name),
+    model_provider: textOrNull(r.model_provider),
+    ttft_ms: intOrNull(r.ttft_ms),
+    finish_reason: r.finish_reason ?? null,
   };
 }
 
-export async function listInferences(sql: SqlRunner, spec: Omit<ListSpec, "db">) {
+/**
+ * A page of inferences. `next_cursor` (keyset pagination) is answered only to requests that carry
+ * `cursor` (null for the first page): the Bud stack's list model forbids keys it does not declare.
+ */
+export async function listInferences(sql: SqlRunner, spec: Omit<ListSpec, "db">, withCursor: boolean) {
   const full = { ...spec, db: sql.db };
   const [rows, count] = await Promise.all([
     sql.run<Row>("list.page", buildInferenceListQuery(full)),
@@ -88,11 +101,21 @@ export async function listInferences(sql: SqlRunner, spec: Omit<ListSpec, "db">)
     offset: spec.offset,
     limit: spec.limit,
     has_more: hasMore,
-    next_cursor: hasMore && last ? encodeCursor(Number(last.sort_value), String(last.inference_id_t)) : null,
+    ...(withCursor
+      ? {
+          next_cursor:
+            hasMore && last ? encodeCursor(Number(last.sort_value), String(last.inference_id_t)) : null,
+        }
+      : {}),
   };
 }
 
-export async function getInference(sql: SqlRunner, id: string) {
+/**
+ * One inference in the callers' InferenceDetailResponse shape. Message bodies are not in the events:
+ * `messages` and `output` are built from the stored previews (empty when the publisher sent none);
+ * feedback is not stored (`feedback_count` 0). Extra keys (ours) are ignored by the callers.
+ */
+export async function getInference(sql: SqlRunner, id: string, geo: GeoLookup | null) {
   const rows = await sql.run<Row>("detail", buildInferenceDetailQuery(sql.db, id.toLowerCase()));
   const r = rows[0];
   if (!r) throw queryErrors.create("INFERENCE_NOT_FOUND", `inference ${id} not found`);
@@ -104,17 +127,57 @@ export async function getInference(sql: SqlRunner, id: string) {
       analysis = r.response_analysis;
     }
   }
-  return {
-    object: "inference",
-    ...listItem(r),
-    request_forward_time: iso(r.request_forward_time),
-    request_ip: r.request_ip_t ?? null,
-    response_analysis: analysis,
+  const item = listItem(r);
+  const prompt = text(r.prompt_preview);
+  const output = text(r.response_preview);
+  const messages = [
+    ...(prompt ? [{ role: "user", content: prompt }] : []),
+    ...(output ? [{ role: "assistant", content: output }] : []),
+  ];
+  const ip = textOrNull(r.request_ip_t);
+  const place = ip && geo ? geo(ip) : null;
+  const metadata = {
+    client_ip: ip,
+    country_code: place?.country_code ?? null,
+    region: place?.region ?? null,
+    city: place?.city ?? null,
+    latitude: place?.latitude ?? null,
+    longitude: place?.longitude ?? null,
     api_key_id: r.api_key_id_t ?? null,
     user_id: r.user_id_t ?? null,
-    api_key_project_id: r.api_key_project_id_t ?? null,
-    error_code: r.error_code ?? null,
+    status_code: r.status_code ?? null,
+    error_type: r.error_type ?? null,
     error_message: r.error_message ?? null,
+  };
+  return {
+    object: "inference_detail",
+    ...item,
+    model_provider: text(r.model_provider) || "unknown",
+    model_display_name: null,
+    system_prompt: null,
+    messages,
+    output,
+    function_name: null,
+    variant_name: null,
+    episode_id: null,
+    processing_time_ms: null,
+    request_ip: ip,
+    request_arrival_time: item.timestamp,
+    request_forward_time: iso(r.request_forward_time),
+    raw_request: null,
+    raw_response: null,
+    gateway_request: null,
+    gateway_response: null,
+    gateway_metadata: Object.values(metadata).some((v) => v !== null) ? metadata : null,
+    feedback_count: 0,
+    average_rating: null,
+    embedding_details: null,
+    audio_details: null,
+    image_details: null,
+    moderation_details: null,
+    api_key_id: r.api_key_id_t ?? null,
+    user_id: r.user_id_t ?? null,
+    response_analysis: analysis,
     cluster_id: r.cluster_id || null,
     prompt_id: r.prompt_id ?? null,
     prompt_preview: r.prompt_preview ?? null,
@@ -123,6 +186,11 @@ export async function getInference(sql: SqlRunner, id: string) {
     event_source: r.event_source,
     received_at: iso(r.received_at),
   };
+}
+
+/** Feedback of an inference: none is stored yet, so the callers' empty answer (as the original's for an id without feedback). */
+export function inferenceFeedback(id: string) {
+  return { object: "inference_feedback", inference_id: id.toLowerCase(), feedback_items: [], total_count: 0 };
 }
 
 export const DEFAULT_LATENCY_EDGES = [0, 100, 250, 500, 1000, 2000, 5000, 10000, 30000];
@@ -163,20 +231,6 @@ export async function latencyDistribution(
   };
 }
 
-export async function credentialUsage(sql: SqlRunner, sinceMs: number, ids: string[]) {
-  const rows = await sql.run<Row>("credential_usage", buildCredentialUsageQuery(sql.db, sinceMs, ids));
-  return {
-    object: "credential_usage",
-    since: new Date(sinceMs).toISOString(),
-    items: rows.map((r) => ({
-      credential_id: r.credential_id,
-      last_used_at: iso(r.last_used_at),
-      request_count: toNumber(r.request_count),
-      cost: Number(r.cost),
-    })),
-  };
-}
-
 const USAGE_AGGS = [
   "requests",
   "success",
@@ -205,28 +259,6 @@ function usageNumbers(r: Row | undefined) {
     total_cost: Number(r?.a_cost ?? 0),
     avg_latency_ms: latCount === 0 ? null : toNumber(r?.a_latency_sum) / latCount,
     unique_users: toNumber(r?.a_users),
-  };
-}
-
-/** Whole-range usage (rollups, raw only at unaligned edges). unique_users is uniq (≈1.6% error). */
-export async function usageSummary(sql: SqlRunner, spec: { fromMs: number; toMs: number; filters: Filters }) {
-  const edges = [spec.fromMs, spec.toMs];
-  const rows = await sql.run<Row>(
-    "usage_summary",
-    buildInferenceStatesQuery({
-      db: sql.db,
-      edges,
-      segments: planSegments(edges, !rollupServes([], spec.filters, false)),
-      dims: [],
-      filters: spec.filters,
-      aggs: [...USAGE_AGGS],
-    }),
-  );
-  return {
-    object: "usage_summary",
-    from_date: new Date(spec.fromMs).toISOString(),
-    to_date: new Date(spec.toMs).toISOString(),
-    ...usageNumbers(rows[0]),
   };
 }
 

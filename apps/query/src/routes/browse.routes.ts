@@ -1,35 +1,29 @@
-import { parseFilters, resolveRange, isUuid, type AnalyticsQuery } from "../analytics/request";
-import { createAnalyticsService, type AnalyticsLimits } from "../analytics/service";
-import { isValidZone, parseDate, type Unit } from "../analytics/time";
-import type { Filters } from "../analytics/queries";
+import { resolveRange } from "../analytics/request";
+import { isValidZone } from "../analytics/time";
 import { INFERENCE_METRICS, METRIC_UNITS } from "../analytics/catalog";
 import {
-  credentialUsage,
   decodeCursor,
   getInference,
+  inferenceFeedback,
   listInferences,
   metricsSummary,
   sampleTypes,
   usageByProject,
-  usageSummary,
 } from "../browse/service";
-import type { SortField } from "../browse/queries";
+import { postEndpoint } from "../compat/endpoint";
+import type { GeoLookup } from "../compat/geo";
+import { inferenceIdParams, inferenceListBody, type InferenceListBody } from "../compat/schemas";
+import { isUuid, normaliseFilters } from "../compat/service";
+import { callerRange, requireDate } from "../compat/time";
 import { queryErrors, validation } from "../errors";
 import type { Endpoint } from "../http/endpoint";
-import {
-  credentialUsageBody,
-  emptyQuery,
-  inferenceIdParams,
-  inferenceListBody,
-  usageByProjectQuery,
-  usageHistoryQuery,
-  usageSummaryQuery,
-} from "../http/schemas";
+import { emptyQuery, usageByProjectQuery } from "../http/schemas";
 
 export interface BrowseRouteOptions {
-  limits: AnalyticsLimits;
   maxRangeDays: number;
   previewChars: number;
+  /** Location of request IPs in inference details (null: not resolved). */
+  geoLookup: GeoLookup | null;
 }
 
 function zoneOf(tz: unknown): string {
@@ -38,67 +32,45 @@ function zoneOf(tz: unknown): string {
   return zone;
 }
 
-function idFilters(q: Record<string, unknown>): Filters {
-  const raw: Record<string, string> = {};
-  if (typeof q.project_id === "string") raw.project = q.project_id;
-  if (typeof q.model_id === "string") raw.model = q.model_id;
-  if (typeof q.endpoint_id === "string") raw.endpoint = q.endpoint_id;
-  return parseFilters(raw);
-}
-
 export function browseEndpoints(opts: BrowseRouteOptions): Endpoint[] {
   const limits = { maxRangeDays: opts.maxRangeDays };
   return [
-    {
-      method: "post",
+    postEndpoint<InferenceListBody>(inferenceListBody, {
       path: "/observability/inferences/list",
       tag: "inferences",
-      summary: "Inferences with filters, sorting, offset or cursor pagination and text previews",
-      body: inferenceListBody,
-      prepare(input, nowMs) {
-        const b = input.body as {
-          from_date?: string;
-          to_date?: string | null;
-          timezone?: string;
-          project_id?: string;
-          endpoint_id?: string;
-          model_id?: string;
-          filters?: Record<string, string | string[]> | null;
-          is_success?: boolean;
-          min_tokens?: number;
-          max_tokens?: number;
-          max_latency_ms?: number;
-          endpoint_type?: string;
-          sort_by?: SortField;
-          sort_order?: "asc" | "desc";
-          offset?: number;
-          limit?: number;
-          cursor?: string;
-        };
-        const zone = zoneOf(b.timezone);
+      summary: "Inferences with filters, sorting, offset (or cursor) pagination and text previews",
+      description:
+        "The Bud stack's request (nulls accepted, unknown keys ignored) and answer (`items`, `total_count`, `offset`, `limit`, `has_more`). " +
+        "filters: api_key_project_id, project_id, model_id, endpoint_id, user_id, api_key_id, prompt_id (a value or a list; an empty list matches nothing). " +
+        "Send `cursor` (null for the first page) to page by keyset: the answer then also has `next_cursor`.",
+      prepare(b, nowMs) {
         let fromMs: number | null = null;
         let toMs: number | null = null;
         if (b.from_date !== undefined) {
-          const r = resolveRange(b.from_date, b.to_date, zone, nowMs, limits);
-          fromMs = r.fromMs;
-          toMs = r.toMs;
-        } else if (b.to_date) {
-          toMs = parseDate(b.to_date, zone);
-          if (toMs === null) throw validation("to_date must be an ISO-8601 date or date-time");
+          ({ fromMs, toMs } = callerRange(b.from_date, b.to_date, nowMs, {
+            maxRangeDays: opts.maxRangeDays,
+            futureLimit: true,
+          }));
+        } else if (b.to_date != null) {
+          toMs = requireDate(b.to_date, "to_date");
         }
-        const filters = { ...parseFilters(b.filters), ...idFilters(b as Record<string, unknown>) };
-        if (b.min_tokens !== undefined && b.max_tokens !== undefined && b.min_tokens > b.max_tokens) {
+        const filters = normaliseFilters(b.filters);
+        for (const key of ["project_id", "endpoint_id", "model_id"] as const) {
+          const v = b[key];
+          if (v != null) filters[key] = [v.toLowerCase()];
+        }
+        if (b.min_tokens != null && b.max_tokens != null && b.min_tokens > b.max_tokens) {
           throw validation("min_tokens must not exceed max_tokens");
         }
         const spec = {
           fromMs,
           toMs,
           filters,
-          ...(b.is_success !== undefined ? { isSuccess: b.is_success } : {}),
-          ...(b.min_tokens !== undefined ? { minTokens: b.min_tokens } : {}),
-          ...(b.max_tokens !== undefined ? { maxTokens: b.max_tokens } : {}),
-          ...(b.max_latency_ms !== undefined ? { maxLatencyMs: b.max_latency_ms } : {}),
-          ...(b.endpoint_type !== undefined ? { endpointType: b.endpoint_type } : {}),
+          ...(b.is_success != null ? { isSuccess: b.is_success } : {}),
+          ...(b.min_tokens != null ? { minTokens: b.min_tokens } : {}),
+          ...(b.max_tokens != null ? { maxTokens: b.max_tokens } : {}),
+          ...(b.max_latency_ms != null ? { maxLatencyMs: b.max_latency_ms } : {}),
+          ...(b.endpoint_type != null ? { endpointType: b.endpoint_type } : {}),
           sortBy: b.sort_by ?? "timestamp",
           order: b.sort_order ?? "desc",
           offset: b.offset ?? 0,
@@ -107,18 +79,19 @@ export function browseEndpoints(opts: BrowseRouteOptions): Endpoint[] {
           previewChars: opts.previewChars,
         };
         if (spec.cursor && spec.offset > 0) throw validation("use either cursor or offset, not both");
+        const withCursor = b.cursor !== undefined;
         return {
           async run(rc) {
-            return { body: await listInferences(rc.sql, spec), plan: "raw" };
+            return { body: await listInferences(rc.sql, spec, withCursor), plan: "raw" };
           },
         };
       },
-    },
+    }),
     {
       method: "get",
       path: "/observability/inferences/:id",
       tag: "inferences",
-      summary: "One inference with every stored field",
+      summary: "One inference in full (the Bud stack's detail shape, plus every stored field)",
       params: inferenceIdParams,
       responses: { "404": "no inference has this id" },
       prepare(input) {
@@ -127,93 +100,25 @@ export function browseEndpoints(opts: BrowseRouteOptions): Endpoint[] {
           throw queryErrors.create("INFERENCE_NOT_FOUND", `inference ${id} not found (ids are UUIDs)`);
         return {
           async run(rc) {
-            return { body: await getInference(rc.sql, id), plan: "raw" };
+            return { body: await getInference(rc.sql, id, opts.geoLookup), plan: "raw" };
           },
         };
       },
     },
     {
       method: "get",
-      path: "/observability/usage/summary",
-      tag: "usage",
-      summary: "Requests, tokens, cost, success rate, latency and unique users over a range",
-      query: usageSummaryQuery,
-      prepare(input, nowMs) {
-        const q = input.query;
-        const range = resolveRange(
-          String(q.from_date),
-          (q.to_date as string | undefined) ?? null,
-          zoneOf(q.timezone),
-          nowMs,
-          limits,
-        );
-        const spec = { fromMs: range.fromMs, toMs: range.toMs, filters: idFilters(q) };
+      path: "/observability/inferences/:id/feedback",
+      tag: "inferences",
+      summary: "Feedback of an inference: always empty (no feedback is stored yet)",
+      params: inferenceIdParams,
+      responses: { "404": "the id is not a UUID" },
+      prepare(input) {
+        const id = input.params.id!;
+        if (!isUuid(id))
+          throw queryErrors.create("INFERENCE_NOT_FOUND", `inference ${id} not found (ids are UUIDs)`);
         return {
-          cache: { normalised: spec, toMs: spec.toMs },
-          async run(rc) {
-            return { body: await usageSummary(rc.sql, spec) };
-          },
-        };
-      },
-    },
-    {
-      method: "get",
-      path: "/observability/usage/history",
-      tag: "usage",
-      summary: "Usage per hour / day / week / month (calendar buckets in `timezone`), oldest first",
-      query: usageHistoryQuery,
-      prepare(input, nowMs) {
-        const q = input.query;
-        const zone = zoneOf(q.timezone);
-        const range = resolveRange(
-          String(q.from_date),
-          (q.to_date as string | undefined) ?? null,
-          zone,
-          nowMs,
-          limits,
-        );
-        const query: AnalyticsQuery = {
-          shape: "bud",
-          metrics: ["request_count", "success_request", "input_token", "output_token", "cost"].map((key) => ({
-            key,
-            inference: key as (typeof INFERENCE_METRICS)[number],
-          })),
-          ...range,
-          unit: ((q.interval as string | undefined) ?? "day") as Unit,
-          interval: 1,
-          calendar: true,
-          timezone: zone,
-          filters: idFilters(q),
-          groupBy: [],
-          returnDelta: false,
-          fillGaps: true,
-          topk: null,
-          promptOnly: false,
-          comparisonPeriods: 0,
-          limit: null,
-        };
-        return {
-          cache: { normalised: { usage: true, query }, toMs: query.toMs },
-          async run(rc) {
-            const out = await createAnalyticsService(rc.sql, opts.limits).run(query);
-            const items = [...out.response.items].reverse().map((p) => {
-              const d = (p.items[0]?.data ?? {}) as Record<string, Record<string, number | null>>;
-              const input = d.input_token?.count ?? 0;
-              const output = d.output_token?.count ?? 0;
-              return {
-                time_period: p.time_period,
-                requests: d.request_count?.count ?? 0,
-                success_rate: d.success_request?.rate ?? null,
-                input_tokens: input,
-                output_tokens: output,
-                total_tokens: (input ?? 0) + (output ?? 0),
-                cost: d.cost?.sum ?? 0,
-              };
-            });
-            return {
-              body: { object: "usage_history", interval: query.unit, timezone: zone, items },
-              plan: out.plan,
-            };
+          async run() {
+            return { body: inferenceFeedback(id) };
           },
         };
       },
@@ -242,24 +147,6 @@ export function browseEndpoints(opts: BrowseRouteOptions): Endpoint[] {
           cache: { normalised: spec, toMs: spec.toMs },
           async run(rc) {
             return { body: await usageByProject(rc.sql, spec) };
-          },
-        };
-      },
-    },
-    {
-      method: "post",
-      path: "/observability/credential-usage",
-      tag: "usage",
-      summary: "Last use and request count of API credentials since a time",
-      body: credentialUsageBody,
-      prepare(input) {
-        const b = input.body as { since: string; credential_ids?: string[] };
-        const sinceMs = parseDate(b.since, "UTC");
-        if (sinceMs === null) throw validation("since must be an ISO-8601 date or date-time");
-        const ids = [...new Set((b.credential_ids ?? []).map((s) => s.toLowerCase()))];
-        return {
-          async run(rc) {
-            return { body: await credentialUsage(rc.sql, sinceMs, ids), plan: "raw" };
           },
         };
       },
