@@ -529,8 +529,10 @@ function makeRequest(
     projectId: p.id,
     endpointId: p.endpoint,
     modelId: p.model,
-    modelName: kind === "response" ? p.model : p.modelName,
-    provider: kind === "response" ? "budprompt" : p.provider,
+    // A blocked request's record has no model (the gateway span carries none); /v1/responses
+    // stores the model id as its name and "budprompt" as the provider.
+    modelName: blocked ? "" : kind === "response" ? p.model : p.modelName,
+    provider: blocked ? "" : kind === "response" ? "budprompt" : p.provider,
     apiKeyId: p.apiKey,
     userId: p.user,
     apiKeyProjectId: p.id,
