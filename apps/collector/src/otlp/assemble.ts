@@ -1,6 +1,6 @@
 import type { InferenceData } from "@budmetrics/schema";
 import { f64 } from "./convert";
-import { mapBlocked, mapInference, mapResponse, withDefaults, type SpanInference } from "./map";
+import { applyDefaults, mapBlocked, mapInference, mapResponse, type SpanInference } from "./map";
 import {
   attr,
   isBlocked,
@@ -425,24 +425,25 @@ const SHARED_FIELDS = [
 ] as const satisfies ReadonlyArray<keyof SpanInference & keyof InferenceData>;
 
 /**
- * One inference from both paths. Rule, per field: the span value when the spans have one (they are
- * what the original's analytics read, and they carry every measurement), else the CloudEvent's.
+ * One inference from both paths (fills `span` in place and returns it). Rule, per field: the span
+ * value when the spans have one (they are what the original's analytics read, and they carry every
+ * measurement), else the CloudEvent's.
  * Times: `request_arrival_time`/`request_forward_time` from the handler span when present (the
  * CloudEvent's are taken at slightly different instants in the gateway), else the CloudEvent's.
  * The CloudEvent alone gives project/endpoint names, cluster and previews. Ids are lower-cased.
  */
 export function mergeRecord(span: SpanInference, event: HeldEvent | undefined): InferenceRecord {
-  const out: InferenceRecord = {
-    ...span,
-    project_name: null,
-    endpoint_name: null,
-    cluster_id: null,
-    prompt_preview: null,
-    response_preview: null,
-    sources: event ? ["spans", "cloudevent"] : ["spans"],
-    event_id: event?.eventId ?? null,
-    event_source: event?.eventSource ?? null,
-  };
+  // Filled in place (the caller hands over a record it owns): records are wide, about 130 fields,
+  // and copying an object that wide is the most expensive step per record.
+  const out = span as InferenceRecord;
+  out.project_name = null;
+  out.endpoint_name = null;
+  out.cluster_id = null;
+  out.prompt_preview = null;
+  out.response_preview = null;
+  out.sources = event ? ["spans", "cloudevent"] : ["spans"];
+  out.event_id = event?.eventId ?? null;
+  out.event_source = event?.eventSource ?? null;
   if (!event) return out;
   const d = event.data;
   const o = out as unknown as Record<string, unknown>;
@@ -466,12 +467,14 @@ export function mergeRecord(span: SpanInference, event: HeldEvent | undefined): 
 }
 
 /**
- * The record as stored: the original's defaults (see `withDefaults`), and the raw table's
+ * The record as stored (in place): the original's defaults (see `withDefaults`), and the raw table's
  * non-null event times: a record with no handler times takes the gateway's `request_timestamp`
  * for both (the original's blocking view does the same), else the record time.
  */
 export function finishRecord(r: InferenceRecord): InferenceRecord {
-  const d = withDefaults(r) as InferenceRecord;
+  const d = applyDefaults(r);
   const arrival = d.request_arrival_time ?? d.request_timestamp ?? d.timestamp;
-  return { ...d, request_arrival_time: arrival, request_forward_time: d.request_forward_time ?? arrival };
+  d.request_arrival_time = arrival;
+  d.request_forward_time = d.request_forward_time ?? arrival;
+  return d;
 }

@@ -701,13 +701,16 @@ export function mapResponse(r: CompactSpan, g: CompactSpan | undefined, innerCos
  * hidden behind a default.
  */
 export function withDefaults(r: SpanInference): SpanInference {
-  return {
-    ...r,
-    is_success: r.is_success ?? false,
-    model_name: r.model_name ?? "",
-    model_provider: r.model_provider ?? "",
-    cached: r.cached ?? false,
-    is_bot: r.is_bot ?? false,
-    is_blocked: r.is_blocked ?? false,
-  };
+  return applyDefaults(Object.assign({}, r));
+}
+
+/** `withDefaults` in place (for a copy the caller owns). */
+export function applyDefaults<T extends SpanInference>(r: T): T {
+  r.is_success = r.is_success ?? false;
+  r.model_name = r.model_name ?? "";
+  r.model_provider = r.model_provider ?? "";
+  r.cached = r.cached ?? false;
+  r.is_bot = r.is_bot ?? false;
+  r.is_blocked = r.is_blocked ?? false;
+  return r;
 }

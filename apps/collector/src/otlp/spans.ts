@@ -37,7 +37,8 @@ export const GATEWAY_SPAN = "gateway_analytics";
 export const RESPONSE_HANDLER_SPAN = "response_create_handler_observability";
 export const HANDLER_SUFFIX = "_handler_observability";
 
-const KEPT_PREFIXES = [
+/** Attribute namespaces the mapping reads (the part of the key up to and including the first dot). */
+const KEPT_PREFIXES: ReadonlySet<string> = new Set([
   "gateway_analytics.",
   "gateway_blocking_events.",
   "bud.",
@@ -49,7 +50,7 @@ const KEPT_PREFIXES = [
   "embedding_inference.",
   "document_inference.",
   "gen_ai.",
-];
+]);
 const KEPT_KEYS = new Set(["classify_inference.id", "error.type", "error.message"]);
 
 export function roleOf(name: string): SpanRole | undefined {
@@ -60,9 +61,8 @@ export function roleOf(name: string): SpanRole | undefined {
 }
 
 function kept(key: string): boolean {
-  if (KEPT_KEYS.has(key)) return true;
-  for (const p of KEPT_PREFIXES) if (key.startsWith(p)) return true;
-  return false;
+  const dot = key.indexOf(".");
+  return dot > 0 && (KEPT_PREFIXES.has(key.slice(0, dot + 1)) || KEPT_KEYS.has(key));
 }
 
 /** The compact form of a span the mapping reads; undefined for every other span. */
