@@ -134,6 +134,8 @@ interface Planned {
   traceId: string;
   units: Unit[];
   records: InferenceRecord[];
+  /** Keys of the held CloudEvents merged into `records` (deleted once they are committed). */
+  mergedEvents: string[];
   problems: string[];
 }
 
@@ -148,6 +150,7 @@ export function createOtlpIngest(deps: {
   async function plan(state: TraceState, final: boolean): Promise<Planned> {
     const units = planTrace(state, final);
     const records: InferenceRecord[] = [];
+    const mergedEvents: string[] = [];
     const problems: string[] = [];
     for (const u of units) {
       const mapped = recordOfUnit(state, u);
@@ -157,11 +160,14 @@ export function createOtlpIngest(deps: {
       for (const id of [mapped.record.inference_id ?? "", ...u.inferenceIds]) {
         if (!id) continue;
         held = await store.updateEvent(id, (cur) => ({ next: cur, result: cur }));
-        if (held) break;
+        if (held) {
+          mergedEvents.push(id);
+          break;
+        }
       }
       records.push(finishRecord(mergeRecord(mapped.record, held)));
     }
-    return { traceId: state.traceId, units, records, problems };
+    return { traceId: state.traceId, units, records, mergedEvents, problems };
   }
 
   /** Writes the planned records; on commit marks their units done and drops merged events. */
@@ -190,11 +196,8 @@ export function createOtlpIngest(deps: {
         next: cur ? markEmitted(cur, p.units, nowMs, config) : undefined,
         result: undefined,
       }));
-      for (const r of p.records) {
-        if (r.sources.includes("cloudevent") && r.inference_id) {
-          const id = r.inference_id;
-          await store.updateEvent(id, () => ({ next: undefined, result: undefined }));
-        }
+      for (const id of p.mergedEvents) {
+        await store.updateEvent(id, () => ({ next: undefined, result: undefined }));
       }
     }
     return { inserted, duplicates, retry };
