@@ -1,3 +1,4 @@
+import path from "node:path";
 import express from "express";
 import type { Registry } from "prom-client";
 import { readRetentionDays, type ClickHouse } from "@budmetrics/clickhouse";
@@ -5,6 +6,7 @@ import type { Logger } from "@budmetrics/logger";
 import { withTimeout } from "@budmetrics/lifecycle";
 import { type MountedApp } from "@budmetrics/http";
 import { createClickHouseQuarantineSink, createClickHouseRowSink } from "./adapters/clickhouse-sink";
+import { createFileWriteAheadLog } from "./adapters/file-wal";
 import { createMemoryClaimStore } from "./adapters/memory-claims";
 import type { CollectorConfig } from "./config";
 import { createBatcher, type Batcher } from "./ingest/batcher";
@@ -60,13 +62,27 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
     },
   });
   const onError = (code: string, operation: string) => metrics.clickhouseError(code, operation);
+  // Embedded mode: this process is the engine, so a crash can stop an insert between its parts; the
+  // write-ahead log beside the engine's data lets the next start complete it (docs/COLLECTOR.md).
+  const wal =
+    ch.mode === "embedded" && ch.dataDir
+      ? createFileWriteAheadLog(path.join(ch.dataDir, "collector-wal"))
+      : undefined;
   const sink = createClickHouseRowSink({
     ch,
     claims,
+    ...(wal ? { wal } : {}),
     onError,
     onPhases: (kind, phasesMs) => metrics.writePhases(kind, phasesMs),
   });
   const quarantine = createClickHouseQuarantineSink({ ch, onError });
+  try {
+    const r = await sink.recover();
+    if (r.replayed + r.dropped > 0) log.warn(r, "batches interrupted by a crash completed");
+  } catch (err) {
+    // ClickHouse not answering yet: every write recovers first, so nothing is written before it.
+    log.warn({ error: errorFields(err) }, "interrupted batches not completed yet");
+  }
 
   for (const kind of EVENT_KIND_NAMES) {
     const batchLog = log.child({ component: "batcher", kind });

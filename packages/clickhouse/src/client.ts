@@ -18,6 +18,8 @@ export type ClickHouseMode = "embedded" | "server";
 export interface ClickHouse {
   readonly mode: ClickHouseMode;
   readonly database: string;
+  /** Embedded mode: the engine's data folder (the process owns it; its own files may live beside). */
+  readonly dataDir?: string;
   /** SELECT returning JSONEachRow rows. Values reach the engine as bound `{name:Type}` parameters. */
   query<T = Record<string, unknown>>(
     sql: string,
@@ -45,6 +47,11 @@ export interface CallOptions {
   /** Overrides CLICKHOUSE_REQUEST_TIMEOUT_MS for this call. */
   timeoutMs?: number;
   queryId?: string;
+  /**
+   * Inserts only: settings of this INSERT statement (its own SETTINGS clause in both modes, never
+   * the session's), e.g. an insert deduplication token.
+   */
+  insertSettings?: Readonly<Record<string, number | string>>;
 }
 
 /** Settings applied once per session (embedded) or on every request by the client (server). */
@@ -96,7 +103,7 @@ interface ChdbConnectionLike {
       values: Buffer;
       format: "JSONEachRow";
       columns?: readonly string[];
-      settings?: Readonly<Record<string, number>>;
+      settings?: Readonly<Record<string, number | string>>;
     }): Promise<unknown>;
   };
 }
@@ -123,6 +130,7 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
   let client: ClickHouseClient;
   let rawInsert: ChdbConnectionLike["chdb"]["rawInsert"] | undefined;
   let mode: ClickHouseMode;
+  let dataDir: string | undefined;
 
   if (config.CLICKHOUSE_URL) {
     mode = "server";
@@ -139,7 +147,7 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
     });
   } else {
     mode = "embedded";
-    const dataDir = path.resolve(config.DATA_DIR);
+    dataDir = path.resolve(config.DATA_DIR);
     fs.mkdirSync(dataDir, { recursive: true });
     const { createChdbConnection } = loadChdbConnection();
     const connection = createChdbConnection({ path: dataDir });
@@ -188,6 +196,7 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
   const ch: ClickHouse = {
     mode,
     database,
+    ...(dataDir ? { dataDir } : {}),
     query<T>(sql: string, params?: Record<string, unknown>, opts?: CallOptions) {
       return guarded("query", opts, async (signal) => {
         const rs = await client.query({
@@ -211,6 +220,7 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
     },
     insertJsonEachRow(table, payload, columns, opts) {
       const qualified = `${database}.${table}`;
+      const settings = { ...INSERT_SETTINGS, ...opts?.insertSettings };
       return guarded(`insert into ${table}`, opts, async (signal) => {
         if (rawInsert) {
           // Zero-copy handover; the engine parses JSONEachRow on its own threads.
@@ -219,13 +229,13 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
             values: payload,
             format: "JSONEachRow",
             columns,
-            settings: INSERT_SETTINGS,
+            settings,
           });
           return;
         }
         const cols = columns.map((c) => `\`${c}\``).join(", ");
         const result = await client.exec({
-          query: `${withQuerySettings(`INSERT INTO ${qualified} (${cols})`, INSERT_SETTINGS)} FORMAT JSONEachRow`,
+          query: `${withQuerySettings(`INSERT INTO ${qualified} (${cols})`, settings)} FORMAT JSONEachRow`,
           values: Readable.from([payload]),
           abort_signal: signal,
         });

@@ -30,7 +30,7 @@ export type InsertOutcome = "failed" | "unknown" | Promise<"succeeded" | "failed
 /** The ClickHouse side of the collector's exactly-once write: look identities up, insert, classify. */
 export interface ClickHouseEventTable {
   findStored(target: EventTableTarget, rows: readonly StoredRow[]): Promise<Set<string>>;
-  insert(target: EventTableTarget, payload: Buffer): Promise<void>;
+  insert(target: EventTableTarget, payload: Buffer, token?: string): Promise<void>;
   insertOutcome(err: unknown): InsertOutcome;
   /** The engine refused a value of a row (a parse or range error), not the statement or the service. */
   isRowDataError(err: unknown): boolean;
@@ -84,7 +84,18 @@ export function createClickHouseEventTable(ch: ClickHouse): ClickHouseEventTable
       }
       return found;
     },
-    insert: (target, payload) => ch.insertJsonEachRow(target.table, payload, target.columns),
+    insert: (target, payload, token) =>
+      ch.insertJsonEachRow(target.table, payload, target.columns, {
+        // Idempotent by token in the raw table and in every table its views feed (migrations/0011).
+        ...(token
+          ? {
+              insertSettings: {
+                insert_deduplication_token: token,
+                deduplicate_blocks_in_dependent_materialized_views: 1,
+              },
+            }
+          : {}),
+      }),
     insertOutcome: (err) => insertOutcome(err, ch.mode),
     isRowDataError: (err) => isAppError(err) && err.details?.dataError === true,
   };

@@ -3,7 +3,7 @@ import { isAppError } from "@budmetrics/errors";
 import { QUARANTINE_COLUMNS, Tables, type QuarantineRow } from "@budmetrics/schema";
 import { createExactlyOnceWriter, type WriteResult } from "../ingest/exactly-once";
 import type { EventKind } from "../ingest/kinds";
-import type { ClaimStore, QuarantineSink, RowSink } from "../ingest/ports";
+import type { ClaimStore, QuarantineSink, RowSink, WriteAheadLog } from "../ingest/ports";
 
 /** Counts ClickHouse failures by error code (CLICKHOUSE_UNAVAILABLE, CLICKHOUSE_TIMEOUT, …). */
 export type ClickHouseErrorHook = (code: string, operation: "insert" | "quarantine") => void;
@@ -16,12 +16,19 @@ export type ClickHouseErrorHook = (code: string, operation: "insert" | "quaranti
 export function createClickHouseRowSink(deps: {
   ch: ClickHouse;
   claims: ClaimStore;
+  /** Batches in flight, replayed after a crash (embedded mode keeps it beside the engine's data). */
+  wal?: WriteAheadLog;
   onError?: ClickHouseErrorHook;
   /** Where each committed write's time went (claims, identity check, insert; milliseconds). */
   onPhases?: (kind: EventKind, phasesMs: WriteResult["phasesMs"]) => void;
-}): RowSink {
-  const writer = createExactlyOnceWriter({ table: createClickHouseEventTable(deps.ch), claims: deps.claims });
+}): RowSink & { recover(): Promise<{ replayed: number; dropped: number }> } {
+  const writer = createExactlyOnceWriter({
+    table: createClickHouseEventTable(deps.ch),
+    claims: deps.claims,
+    ...(deps.wal ? { wal: deps.wal } : {}),
+  });
   return {
+    recover: () => writer.recover(),
     async write(kind, rows) {
       try {
         const result = await writer.write(kind, rows);

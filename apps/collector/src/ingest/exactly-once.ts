@@ -1,5 +1,5 @@
 import { EVENT_KINDS, type EventKind } from "./kinds";
-import type { ClaimStore, EventTable, PreparedRow, WriteOutcome } from "./ports";
+import type { ClaimStore, EventTable, PreparedRow, WriteAheadLog, WriteOutcome } from "./ports";
 
 export interface WriteResult {
   /** Index-aligned with the rows written. */
@@ -20,6 +20,11 @@ export interface ExactlyOnceWriter {
    * nothing can have been stored, nothing acknowledged) if the insert fails.
    */
   write(kind: EventKind, rows: readonly PreparedRow[]): Promise<WriteResult>;
+  /**
+   * Completes the batches a crash interrupted (the write-ahead log), before any new write: each is
+   * inserted again with its token. Called by `write` too, until it has succeeded once.
+   */
+  recover(): Promise<{ replayed: number; dropped: number }>;
 }
 
 /**
@@ -27,10 +32,61 @@ export interface ExactlyOnceWriter {
  * and replacing engines collapse copies only at merge time, so a duplicate that reaches the table is
  * counted twice in the rollup for ever: duplicates are stopped before the insert, in six steps.
  */
-export function createExactlyOnceWriter(deps: { table: EventTable; claims: ClaimStore }): ExactlyOnceWriter {
-  const { table, claims } = deps;
+export function createExactlyOnceWriter(deps: {
+  table: EventTable;
+  claims: ClaimStore;
+  /** Without one (server mode), a crash between the parts of an insert is the engine's to survive. */
+  wal?: WriteAheadLog;
+}): ExactlyOnceWriter {
+  const { table, claims, wal } = deps;
+  let recovered: Promise<{ replayed: number; dropped: number }> | undefined;
+
+  async function replay(): Promise<{ replayed: number; dropped: number }> {
+    let replayed = 0;
+    let dropped = 0;
+    for (const entry of (await wal?.pending()) ?? []) {
+      try {
+        await table.insert(EVENT_KINDS[entry.kind].storage, entry.payload, entry.token);
+        replayed++;
+      } catch (err) {
+        // A batch the engine refuses outright never committed a part: its events are redelivered and
+        // written anew (a refused row then alone). Anything else may succeed later: kept, rethrown.
+        if (table.insertOutcome(err) !== "failed" || !table.isRowDataError(err)) throw err;
+        dropped++;
+      }
+      await wal!.remove(entry.token);
+    }
+    return { replayed, dropped };
+  }
+
+  /** Inserts one payload under a fresh token, logged until it is committed (or cannot be). */
+  async function insertLogged(kind: EventKind, payload: Buffer): Promise<void> {
+    const token = crypto.randomUUID();
+    await wal?.append({ token, kind, payload });
+    try {
+      await table.insert(EVENT_KINDS[kind].storage, payload, token);
+    } catch (err) {
+      const outcome = table.insertOutcome(err);
+      if (outcome === "failed") await wal?.remove(token).catch(() => undefined);
+      else if (outcome !== "unknown") void outcome.finally(() => wal?.remove(token)).catch(() => undefined);
+      // "unknown": kept; the next recovery inserts it again, idempotently.
+      throw err;
+    }
+    await wal?.remove(token);
+  }
+
+  function recover() {
+    recovered ??= replay().catch((err: unknown) => {
+      recovered = undefined;
+      throw err;
+    });
+    return recovered;
+  }
+
   return {
+    recover,
     async write(kind, rows) {
+      await recover();
       const spec = EVENT_KINDS[kind];
       const outcomes: WriteOutcome[] = new Array(rows.length);
       const result: WriteResult = {
@@ -92,7 +148,7 @@ export function createExactlyOnceWriter(deps: { table: EventTable; claims: Claim
           const insertRows = async (part: PreparedRow[]): Promise<void> => {
             const payload = Buffer.from(part.map((r) => r.line).join("\n") + "\n");
             try {
-              await table.insert(spec.storage, payload);
+              await insertLogged(kind, payload);
             } catch (err) {
               if (!table.isRowDataError(err) || table.insertOutcome(err) !== "failed") throw err;
               if (part.length === 1) {

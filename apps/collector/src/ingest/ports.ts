@@ -43,8 +43,12 @@ export type InsertOutcome = "failed" | "unknown" | Promise<"succeeded" | "failed
 export interface EventTable {
   /** The keys among `rows` that are already stored (the identity check). */
   findStored(target: StorageTarget, rows: readonly PreparedRow[]): Promise<Set<string>>;
-  /** Inserts a JSONEachRow payload; resolves only after the commit. */
-  insert(target: StorageTarget, payload: Buffer): Promise<void>;
+  /**
+   * Inserts a JSONEachRow payload; resolves only after the commit. With a token, inserting the same
+   * payload again with the same token is idempotent in every table the insert writes (the raw table
+   * and each table its views feed): what a table already has it skips, what it missed it takes.
+   */
+  insert(target: StorageTarget, payload: Buffer, token?: string): Promise<void>;
   insertOutcome(err: unknown): InsertOutcome;
   /** The engine refused a value of a row (its own data), not the statement or the service. */
   isRowDataError(err: unknown): boolean;
@@ -57,6 +61,17 @@ export interface EventTable {
  */
 export interface RowSink {
   write(kind: EventKind, rows: readonly PreparedRow[]): Promise<{ outcomes: WriteOutcome[] }>;
+}
+
+/**
+ * Batches being written, kept until they are committed: after a crash between the parts of one insert
+ * (the raw table committed, a rollup not), each logged batch is inserted again with its token, which
+ * completes it (EventTable.insert). The file adapter keeps it beside the embedded engine's data.
+ */
+export interface WriteAheadLog {
+  append(entry: { token: string; kind: EventKind; payload: Buffer }): Promise<void>;
+  remove(token: string): Promise<void>;
+  pending(): Promise<Array<{ token: string; kind: EventKind; payload: Buffer }>>;
 }
 
 /** Where rejected events are kept with their reason. Resolves after the commit. */
