@@ -86,7 +86,7 @@ export function createClickHouseEventTable(ch: ClickHouse): ClickHouseEventTable
     },
     insert: (target, payload, token) =>
       ch.insertJsonEachRow(target.table, payload, target.columns, {
-        // Idempotent by token in the raw table and in every table its views feed (migrations/0011).
+        // Idempotent by token in the raw table and in every table its views feed (migrations/0012).
         ...(token
           ? {
               insertSettings: {
