@@ -14,3 +14,12 @@ export type { ExactlyOnceWriter, WriteResult } from "./ingest/exactly-once";
 export { EVENT_KINDS, EVENT_KIND_NAMES } from "./ingest/kinds";
 export type { EventKind, StorageTarget } from "./ingest/kinds";
 export type { ClaimState, ClaimStore, EventTable, PreparedRow, WriteOutcome } from "./ingest/ports";
+export {
+  createMetricsPublisher,
+  EventRejectedError,
+  PublishFailedError,
+  DEFAULT_PUBSUB_NAME,
+  DEFAULT_TOPIC,
+  DEFAULT_SAMPLE_TYPE,
+} from "./publisher";
+export type { MetricsPublisher, MetricsPublisherOptions, EventOptions, BulkPublishResult } from "./publisher";

@@ -13,3 +13,4 @@ export {
 export { backlog, publishAtRate, storedCloudEvent, xaddAll, type PublishTarget } from "./publisher";
 export { compileMatch, createRouter } from "./routing";
 export { startSidecar, type BulkInfo, type FlushPolicy, type Sidecar, type SidecarStats } from "./sidecar";
+export { startPublishApi, type PublishApi } from "./publish-api";
