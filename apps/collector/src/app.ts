@@ -149,7 +149,7 @@ export async function createCollectorApp(deps: CollectorDeps): Promise<Collector
   const otlp =
     config.COLLECTOR_OTLP_ENABLED === "false"
       ? undefined
-      : createOtlpRuntime({ deps, log, parser, batcher: batchers.inference, quarantine });
+      : createOtlpRuntime({ deps, log, parser, batcher: batchers.inference, quarantine, horizon });
 
   const ingest = createIngest({
     parser,
@@ -268,6 +268,7 @@ function createOtlpRuntime(ctx: {
   parser: ReturnType<typeof createEventParser>;
   batcher: Batcher;
   quarantine: ReturnType<typeof createClickHouseQuarantineSink>;
+  horizon: RetentionHorizon;
 }) {
   const { config, registry } = ctx.deps;
   const log = ctx.log.child({ component: "otlp" });
@@ -279,6 +280,7 @@ function createOtlpRuntime(ctx: {
     batcher: ctx.batcher,
     parser: ctx.parser,
     quarantine: ctx.quarantine,
+    horizon: ctx.horizon,
     metrics,
     onProblems: (recordId, problems) =>
       log.debug({ recordId, problems: problems.map((p) => p.split(":")[0]) }, "record values left out"),

@@ -2,7 +2,8 @@
  * Records from spans whose values the declaration refuses, through /v1/traces into the real engine:
  * one bad value never fails the record, one bad record never fails its request — the value is left
  * out (a forward time before the arrival corrected), a record whose own time the tables cannot keep
- * is quarantined, and the other records of the same request are stored.
+ * — or that is older than the raw table keeps — is quarantined, and the other records of the same
+ * request are stored.
  */
 import { Tables, toNumber } from "@budmetrics/schema";
 import { openTestEngine, type TestEngine } from "../../../test/support/engine";
@@ -18,7 +19,8 @@ import { CT, otlpBody, postTraces } from "./otlp-harness";
 let engine: TestEngine;
 let c: RunningCollector;
 beforeAll(async () => {
-  engine = await openTestEngine("otlp_record_sink");
+  // Raw rows kept 30 days: a record older than that is refused as expired, as a CloudEvent is.
+  engine = await openTestEngine("otlp_record_sink", { RAW_DATA_RETENTION_DAYS: "30" });
   c = await startCollector(engine.ch);
 });
 afterAll(async () => {
@@ -26,20 +28,21 @@ afterAll(async () => {
   await engine.close();
 });
 
+const CHAT_ONLY = {
+  chat: 1,
+  chat_stream: 0,
+  chat_failed: 0,
+  embedding: 0,
+  audio_transcription: 0,
+  image_generation: 0,
+  blocked: 0,
+  response: 0,
+};
 const reqs = generateGatewayRequests({
   seed: 12,
   count: 3,
-  startMs: Date.UTC(2026, 0, 7, 9),
-  mix: {
-    chat: 1,
-    chat_stream: 0,
-    chat_failed: 0,
-    embedding: 0,
-    audio_transcription: 0,
-    image_generation: 0,
-    blocked: 0,
-    response: 0,
-  },
+  startMs: Date.now() - 86_400_000,
+  mix: CHAT_ONLY,
 });
 
 /** The request's spans with some attributes of its handler replaced. */
@@ -112,4 +115,33 @@ it("leaves out what the declaration refuses, corrects a forward time, quarantine
   expect(metrics).toMatch(/budmetrics_collector_otlp_records_total\{kind="inference",outcome="refused"\} 1/);
   expect(metrics).toMatch(/budmetrics_collector_otlp_records_total\{kind="inference",outcome="inserted"\} 2/);
   expect(metrics).toMatch(/budmetrics_collector_otlp_record_problems_total 3/);
+});
+
+it("a record older than the raw table keeps is refused as expired (quarantined), as a CloudEvent would be", async () => {
+  const [old] = generateGatewayRequests({
+    seed: 13,
+    count: 1,
+    startMs: Date.now() - 60 * 86_400_000,
+    mix: CHAT_ONLY,
+  });
+  const res = await postTraces(
+    c.url,
+    otlpBody({ resourceSpans: [{ scopeSpans: [{ spans: old!.spans }] }] }, "protobuf", false),
+    { "content-type": CT.protobuf },
+  );
+  expect(res.status).toBe(200);
+  const [n] = await engine.ch.query<{ n: number }>(
+    `SELECT count() AS n FROM ${engine.ch.database}.${Tables.inferenceEvents} WHERE inference_id = {id:UUID}`,
+    { id: old!.inferenceId! },
+  );
+  expect(toNumber(n!.n)).toBe(0);
+  const [q] = await engine.ch.query<Record<string, unknown>>(
+    `SELECT reason_code, channel FROM ${engine.ch.database}.${Tables.quarantine} WHERE event_id = {id:String}`,
+    { id: old!.inferenceId! },
+  );
+  expect(q).toEqual({ reason_code: "EVENT_EXPIRED", channel: "otlp" });
+  const [rollup] = await engine.ch.query<{ n: number }>(
+    `SELECT sum(request_count) AS n FROM ${engine.ch.database}.${Tables.inferenceRollup} WHERE grain = '5m'`,
+  );
+  expect(toNumber(rollup!.n)).toBe(2); // the two records of the first test, not this one
 });

@@ -1,5 +1,6 @@
 import { INFERENCE_FIELDS, type InferenceData, type QuarantineRow } from "@budmetrics/schema";
 import type { Batcher } from "../ingest/batcher";
+import type { RetentionHorizon } from "../ingest/ingest";
 import type { AcceptedEvent, EventParser, ParsedEvent, RejectedEvent } from "../ingest/parse-event";
 import type { PreparedRow, QuarantineSink, WriteOutcome } from "../ingest/ports";
 import type { HeldEvent, InferenceRecord } from "./assemble";
@@ -153,6 +154,13 @@ export interface RecordSinkDeps {
   batcher: Pick<Batcher, "write">;
   parser: EventParser;
   quarantine: QuarantineSink;
+  /**
+   * What the raw table keeps (its TTL): a record older than that is refused as expired, as the
+   * CloudEvent path refuses such an event — stored, its raw row would be dropped while the rollup
+   * kept it.
+   */
+  horizon?: Pick<RetentionHorizon, "prepare" | "at">;
+  now?: () => number;
   metrics?: RecordSinkMetrics;
   /** Logs the problems of one record (ids and field rules only, never values). */
   onProblems?: (recordId: string, problems: readonly string[]) => void;
@@ -184,13 +192,30 @@ export function createRecordSink(deps: RecordSinkDeps): RecordSink {
       | { refused: QuarantineRow; kind: RecordKind | "event" }
     >,
   ): Promise<RecordOutcome[]> {
+    await deps.horizon?.prepare();
+    const oldest = deps.horizon?.at("inference", (deps.now ?? Date.now)());
     const rows: PreparedRow[] = [];
     const at: number[] = [];
     items.forEach((it, i) => {
-      if ("row" in it) {
-        rows.push(it.row);
-        at.push(i);
+      if (!("row" in it)) return;
+      if (oldest !== undefined && it.row.timeMs < oldest) {
+        items[i] = {
+          kind: it.kind,
+          refused: {
+            event_id: it.id,
+            event_type: OTLP_RECORD_TYPE,
+            event_source: it.source,
+            reason_code: "EVENT_EXPIRED",
+            reason: `older than the inference table keeps (its retention ends at ${new Date(oldest).toISOString()})`,
+            field_path: "",
+            raw_payload: it.raw(),
+            channel: "otlp",
+          },
+        };
+        return;
       }
+      rows.push(it.row);
+      at.push(i);
     });
     const written: WriteOutcome[] = rows.length > 0 ? await batcher.write(rows) : [];
     const out: RecordOutcome[] = new Array<RecordOutcome>(items.length);
