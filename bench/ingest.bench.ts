@@ -32,6 +32,17 @@
  *                 POST per message, `concurrency` of them in flight)
  *        --preload N (store N inferences with UUIDv7 ids over the 30 days before the window first, in
  *                 the engine: the identity check's cost at that table size is printed)
+ *
+ *   --otlp:    instead of the phases above, the gateway's spans: generated gateway traffic
+ *              (test/support/otlp-gateway.ts: chat, streaming, failures, embeddings, audio, images,
+ *              blocked, /v1/responses) cut into OTLP requests as an OpenTelemetry Collector's otlphttp
+ *              exporter sends them (gzip protobuf, or --json), POSTed to /v1/traces on the forked
+ *              collector, --concurrency (default 10, the exporter's sending-queue consumers) in flight.
+ *              A request is answered after its complete records are committed, so the clock stops
+ *              when the last one is answered: spans/s and inferences/s end to end, and the table must
+ *              hold every inference exactly once. Flags: --requests 20000 (gateway requests per run)
+ *              --batch 512 (spans per OTLP request) --json --shuffle (spans out of order across requests)
+ *              --runs 3
  */
 import { fork, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -40,6 +51,7 @@ import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
+import zlib from "node:zlib";
 import { Redis } from "ioredis";
 import { SingleBar, Presets } from "cli-progress";
 import { clickhouseConfigSchema, createClickHouse, migrate, renderContextFrom } from "@budmetrics/clickhouse";
@@ -63,6 +75,13 @@ import {
   type Subscription,
 } from "../test/support/dapr-sidecar";
 import { createCatalogue, generateInferences, inferenceCloudEvent } from "../test/support/generate";
+import {
+  encodeOtlpJson,
+  encodeOtlpProtobuf,
+  expectedRecords,
+  exportRequests,
+  generateGatewayRequests,
+} from "../test/support/otlp-gateway";
 
 const { values: flags } = parseArgs({
   options: {
@@ -73,7 +92,7 @@ const { values: flags } = parseArgs({
     "v4-ids": { type: "boolean", default: false },
     only: { type: "string" },
     entries: { type: "string", default: "1000" },
-    concurrency: { type: "string", default: "48" },
+    concurrency: { type: "string" },
     policy: { type: "string", default: "ticker" },
     "live-rate": { type: "string", default: "1000" },
     "live-seconds": { type: "string", default: "20" },
@@ -83,6 +102,10 @@ const { values: flags } = parseArgs({
     "max-await-ms": { type: "string" },
     single: { type: "boolean", default: false },
     preload: { type: "string", default: "0" },
+    otlp: { type: "boolean", default: false },
+    requests: { type: "string", default: "20000" },
+    batch: { type: "string", default: "512" },
+    json: { type: "boolean", default: false },
   },
 });
 const positive = (name: string, v: string | undefined, allowZero = false) => {
@@ -95,7 +118,10 @@ const EVENTS = positive("events", flags.events);
 const RUNS = positive("runs", flags.runs);
 const SPREAD_SECONDS = positive("spread-seconds", flags["spread-seconds"]);
 const ENTRIES = positive("entries", flags.entries);
-const CONCURRENCY = positive("concurrency", flags.concurrency);
+const OTLP = flags.otlp;
+const CONCURRENCY = positive("concurrency", flags.concurrency ?? (OTLP ? "10" : "48"));
+const OTLP_REQUESTS = positive("requests", flags.requests);
+const OTLP_BATCH = positive("batch", flags.batch);
 const LIVE_RATE = positive("live-rate", flags["live-rate"]);
 const LIVE_SECONDS = positive("live-seconds", flags["live-seconds"], true);
 const PRELOAD = positive("preload", flags.preload, true);
@@ -171,6 +197,7 @@ type FromCollector =
       activeParts: number;
       phasesMs: Record<string, number>;
       preloaded: number;
+      otlpSpans: Record<string, number>;
     };
 type ToSidecar = { type: "start"; appUrl: string } | { type: "stats" } | { type: "stop" };
 type FromSidecar =
@@ -310,8 +337,19 @@ async function collectorProcess(windowEnd: number): Promise<void> {
       await app.close();
       await ch.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      const otlpMetrics = (
+        await registry.getSingleMetricAsString("budmetrics_collector_otlp_spans_total").catch(() => "")
+      )
+        .split("\n")
+        .filter((l) => l.startsWith("budmetrics_collector_otlp_spans_total{"));
+      const otlpSpans: Record<string, number> = {};
+      for (const l of otlpMetrics) {
+        const m = /outcome="(\w+)"\} (\d+)/.exec(l);
+        if (m) otlpSpans[m[1]!] = Number(m[2]);
+      }
       send({
         type: "finished",
+        otlpSpans,
         stored: toNumber(stored?.n),
         distinct: toNumber(stored?.d),
         flushSeconds: metricValue("sum"),
@@ -427,6 +465,129 @@ async function sidecarProcess(): Promise<void> {
       process.exit(1);
     });
   });
+}
+
+// --- OTLP mode ------------------------------------------------------------------------------------
+async function otlpMain() {
+  const windowEnd = Date.now();
+  const collector = fork(__filename, process.argv.slice(2), {
+    env: { ...process.env, BENCH_INGEST_ROLE: "collector", BENCH_WINDOW_END: String(windowEnd) },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const fromCollector = inbox<FromCollector>(collector);
+  collector.on("exit", (code) => {
+    if (code !== 0) {
+      process.stderr.write(`bench failed: the collector process exited with ${code}\n`);
+      process.exit(1);
+    }
+  });
+  const ready = await fromCollector("ready");
+  const contentType = flags.json ? "application/json" : "application/x-protobuf";
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  function post(body: Buffer): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port: ready.port,
+          path: "/v1/traces",
+          method: "POST",
+          agent,
+          headers: { "content-type": contentType, "content-encoding": "gzip", "content-length": body.length },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  const runs: Array<{
+    spans: number;
+    records: number;
+    seconds: number;
+    latencies: number[];
+    retried: number;
+  }> = [];
+  let expected = 0;
+  let totalSpans = 0;
+  let mbSent = 0;
+  for (let run = 0; run < RUNS; run++) {
+    // Each run its own traffic, in its own stretch of the hours before now; built before the clock starts.
+    const reqs = generateGatewayRequests({
+      seed: 3000 + run,
+      count: OTLP_REQUESTS,
+      startMs: windowEnd - (run + 1) * 6 * 3_600_000,
+      spacingMs: Math.max(1, Math.floor((6 * 3_600_000) / OTLP_REQUESTS)),
+    });
+    const records = expectedRecords(reqs).length;
+    const bodies = exportRequests(reqs, {
+      seed: run,
+      maxSpansPerRequest: OTLP_BATCH,
+      shuffle: flags.shuffle,
+    }).map((b) =>
+      zlib.gzipSync(flags.json ? Buffer.from(encodeOtlpJson(b)) : Buffer.from(encodeOtlpProtobuf(b))),
+    );
+    const spans = reqs.reduce((a, r) => a + r.spans.length, 0);
+    mbSent += bodies.reduce((a, b) => a + b.length, 0) / 1e6;
+    const latencies: number[] = [];
+    let next = 0;
+    let retried = 0;
+    const t0 = performance.now();
+    const worker = async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= bodies.length) return;
+        for (;;) {
+          const s = performance.now();
+          const status = await post(bodies[i]!);
+          latencies.push(performance.now() - s);
+          if (status === 200) break;
+          if (status !== 503) throw new Error(`/v1/traces answered ${status}`);
+          retried++; // back-pressure or a record another request is writing: resend, as the exporter does
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const seconds = (performance.now() - t0) / 1000;
+    runs.push({ spans, records, seconds, latencies, retried });
+    expected += records;
+    totalSpans += spans;
+    process.stderr.write(
+      `run ${run + 1}/${RUNS}: ${fmt(spans / seconds)} spans/s, ${fmt(records / seconds)} inferences/s (${fmt(bodies.length)} OTLP requests, ${seconds.toFixed(1)} s)\n`,
+    );
+  }
+  agent.destroy();
+  collector.send({ type: "finish" } satisfies ToCollector);
+  const fin = await fromCollector("finished");
+  const lat = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const out = [
+    "",
+    `ingest benchmark, OTLP — ${RUNS} runs × ${fmt(OTLP_REQUESTS)} gateway requests (${fmt(totalSpans / RUNS)} spans, ${fmt(expected / RUNS)} inferences per run), ` +
+      `${flags.json ? "OTLP/JSON" : "protobuf"} gzip, ${OTLP_BATCH} spans per request, ${flags.shuffle ? "spans shuffled across requests" : "export order"}, ` +
+      `${CONCURRENCY} in flight, ${os.cpus().length} CPUs`,
+    `  collector settings   : ${Object.entries(ready.config)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(", ")}`,
+    `  end to end           : ${fmt(median(runs.map((r) => r.spans / r.seconds)))} spans/s, ${fmt(median(runs.map((r) => r.records / r.seconds)))} inferences/s ` +
+      `(median; runs ${runs.map((r) => fmt(r.records / r.seconds)).join(", ")} inferences/s)`,
+    `  per OTLP request     : p50 ${percentile(lat, 50).toFixed(0)} ms, p99 ${percentile(lat, 99).toFixed(0)} ms; ${runs.reduce((a, r) => a + r.retried, 0)} answered 503 and resent; ${mbSent.toFixed(1)} MB sent`,
+    `  spans                : ${Object.entries(fin.otlpSpans)
+      .map(([k, v]) => `${k} ${fmt(v)}`)
+      .join(", ")}`,
+    `  inference writes     : ${fin.flushCount} inserts, mean ${fmt(expected / Math.max(1, fin.flushCount))} rows, ${((fin.flushSeconds / Math.max(1, fin.flushCount)) * 1000).toFixed(0)} ms each`,
+    `  collector RSS        : ${mb(ready.rss)} MB before load, peak ${mb(fin.peakRss)} MB`,
+    `  stored               : ${fmt(fin.stored)} rows, ${fmt(fin.distinct)} distinct (expected ${fmt(expected)}: every inference once)`,
+  ];
+  process.stdout.write(out.join("\n") + "\n");
+  const ok = fin.stored === expected && fin.distinct === expected;
+  if (!ok) process.stderr.write("bench: not every inference was stored exactly once\n");
+  process.exit(ok ? 0 : 1);
 }
 
 // --- the publisher and load generator -------------------------------------------------------------
@@ -782,7 +943,9 @@ const start =
     ? () => collectorProcess(Number(process.env.BENCH_WINDOW_END))
     : role === "sidecar"
       ? sidecarProcess
-      : main;
+      : OTLP
+        ? otlpMain
+        : main;
 start().catch((err) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(1);

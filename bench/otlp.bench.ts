@@ -1,5 +1,5 @@
 /**
- * pnpm bench:otlp — the OTLP path's own cost, before the route and the writer exist: generated
+ * pnpm bench:otlp — the OTLP path's own cost, without the route and the writer (pnpm bench:ingest --otlp measures them too): generated
  * gateway traffic (test/support/otlp-gateway.ts: chat, streaming, failures, embeddings, audio,
  * images, blocked, /v1/responses) cut into OTLP requests as an OpenTelemetry Collector sends them
  * (gzip protobuf or JSON, `--batch` spans each), then decode → compact → assemble → map → merge,

@@ -2,10 +2,22 @@
  * `pnpm seed [--events N] [--days D] [--url http://127.0.0.1:9085] [--batch 1000] [--concurrency 8]`
  * Sends generated inference events (realistic cardinalities, arrival times over the last D days)
  * to a running BudMetrics through its HTTP ingestion API, the way a sender without Dapr would.
+ *
+ * `pnpm seed --otlp [--events N] [--days D] [--batch 512]` sends generated gateway traffic as its
+ * OpenTelemetry spans instead (test/support/otlp-gateway.ts: chat, streaming, failures, embeddings,
+ * audio, images, blocked requests, /v1/responses), cut into OTLP/HTTP requests of `--batch` spans,
+ * gzip protobuf, to POST /v1/traces — what an OpenTelemetry Collector in front of the gateway sends.
  */
 import { parseArgs } from "node:util";
+import zlib from "node:zlib";
 import { SingleBar, Presets } from "cli-progress";
 import { createCatalogue, generateInferences, inferenceCloudEvent } from "../test/support/generate";
+import {
+  encodeOtlpProtobuf,
+  expectedRecords,
+  exportRequests,
+  generateGatewayRequests,
+} from "../test/support/otlp-gateway";
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -13,18 +25,20 @@ async function main(): Promise<number> {
       events: { type: "string", default: "10000" },
       days: { type: "string", default: "1" },
       url: { type: "string", default: "http://127.0.0.1:9085" },
-      batch: { type: "string", default: "1000" },
+      batch: { type: "string" },
       concurrency: { type: "string", default: "8" },
       seed: { type: "string", default: String(Date.now() % 1_000_000) },
+      otlp: { type: "boolean", default: false },
     },
   });
   const count = Number(values.events);
   const days = Number(values.days);
-  const batch = Number(values.batch);
+  const batch = Number(values.batch ?? (values.otlp ? "512" : "1000"));
   if (!(count > 0) || !(days > 0) || !(batch > 0)) {
     process.stderr.write("--events, --days and --batch must be positive numbers\n");
     return 2;
   }
+  if (values.otlp) return seedSpans({ ...values, count, days, batch });
   const now = Date.now();
   const catalogue = createCatalogue(42, { models: 10, projects: 20, endpoints: 40 });
   const events = generateInferences({
@@ -77,6 +91,62 @@ async function main(): Promise<number> {
   bar.stop();
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return summary.invalid > 0 || summary.retry > 0 ? 1 : 0;
+}
+
+/** Generated gateway requests as OTLP/HTTP requests to /v1/traces, `concurrency` in flight. */
+async function seedSpans(o: {
+  url: string;
+  concurrency: string;
+  seed: string;
+  count: number;
+  days: number;
+  batch: number;
+}): Promise<number> {
+  const now = Date.now();
+  const reqs = generateGatewayRequests({
+    seed: Number(o.seed),
+    count: o.count,
+    startMs: now - o.days * 86_400_000,
+    spacingMs: Math.max(1, Math.floor((o.days * 86_400_000) / o.count) - 50),
+  });
+  const bodies = exportRequests(reqs, { seed: Number(o.seed), maxSpansPerRequest: o.batch }).map((r) =>
+    zlib.gzipSync(encodeOtlpProtobuf(r)),
+  );
+  const bar = new SingleBar(
+    { format: "seeding {bar} {value}/{total} OTLP requests | {eta}s left" },
+    Presets.shades_classic,
+  );
+  bar.start(bodies.length, 0);
+  const answers: Record<string, number> = {};
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const body = bodies[next++];
+      if (!body) return;
+      for (let attempt = 0; ; attempt++) {
+        const res = await fetch(`${o.url}/v1/traces`, {
+          method: "POST",
+          headers: { "content-type": "application/x-protobuf", "content-encoding": "gzip" },
+          body,
+        });
+        await res.arrayBuffer();
+        if (res.status === 503 && attempt < 10) {
+          await new Promise((r) => setTimeout(r, 1000));
+          continue;
+        }
+        answers[res.status] = (answers[res.status] ?? 0) + 1;
+        break;
+      }
+      bar.increment();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Number(o.concurrency)) }, worker));
+  bar.stop();
+  const spans = reqs.reduce((a, r) => a + r.spans.length, 0);
+  process.stdout.write(
+    `${JSON.stringify({ gatewayRequests: reqs.length, inferences: expectedRecords(reqs).length, spans, answers })}\n`,
+  );
+  return Object.keys(answers).every((s) => s === "200") ? 0 : 1;
 }
 
 main().then(

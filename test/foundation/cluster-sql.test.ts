@@ -4,6 +4,7 @@ import {
   renderMigration,
   type RenderContext,
 } from "@budmetrics/clickhouse";
+import { INFERENCE_FIELDS } from "@budmetrics/schema";
 
 const ttlDays = {
   RAW_DATA_RETENTION_DAYS: 90,
@@ -85,6 +86,39 @@ describe("migration rendering", () => {
     expect(versions).toContain(
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', applied_at)",
     );
+  });
+
+  it("0013 adds the span fields to the raw table, and in cluster mode to its Distributed table too", () => {
+    const columnsOf = (stmt: string) =>
+      [...stmt.matchAll(/ADD COLUMN IF NOT EXISTS (\w+)\s+(.+?)(?: CODEC\(.*\))?,?$/gm)].map((m) => [
+        m[1],
+        m[2],
+      ]);
+    const [alone, ...rest] = render(single, 13);
+    expect(rest).toEqual([]);
+    expect(alone).toMatch(/^ALTER TABLE bm\.inference_events\n/);
+    const [local, distributed, ...more] = render(cluster, 13);
+    expect(more).toEqual([]);
+    expect(local).toMatch(/^ALTER TABLE bm\.inference_events_local ON CLUSTER 'prod'\n/);
+    expect(distributed).toMatch(/^ALTER TABLE bm\.inference_events ON CLUSTER 'prod'\n/);
+    expect(distributed).not.toContain("CODEC");
+    // The same columns with the same types and defaults on both, and every one a declared field.
+    expect(columnsOf(distributed!)).toEqual(columnsOf(local!));
+    expect(columnsOf(local!).length).toBe(20);
+    const declared = INFERENCE_FIELDS as Record<string, { column: string }>;
+    for (const [name, type] of columnsOf(local!)) {
+      expect([name, String(type).replace(/ DEFAULT .*$/, "")]).toEqual([name, declared[name!]?.column]);
+    }
+  });
+
+  it("{{cluster_only}} leaves its statement out in single-node mode only", () => {
+    const src =
+      "CREATE TABLE {{db}}.a (x UInt8) ENGINE = Memory;\n{{cluster_only}}\nALTER TABLE {{db}}.b ADD COLUMN y UInt8;";
+    expect(renderMigration(src, single)).toEqual(["CREATE TABLE bm.a (x UInt8) ENGINE = Memory"]);
+    expect(renderMigration(src, cluster)).toEqual([
+      "CREATE TABLE bm.a (x UInt8) ENGINE = Memory",
+      "ALTER TABLE bm.b ADD COLUMN y UInt8",
+    ]);
   });
 
   it("unknown tokens are an error, not silently passed through", () => {

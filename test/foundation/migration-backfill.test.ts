@@ -20,10 +20,25 @@ import { prepareInference } from "../support/load";
 /** Migrations over stored data (0006, 0007, 0008) on an engine migrated to 0005 first. */
 const log = createSilentLogger();
 
-/** Raw rows straight into the table, as an installation of an older version stored them. */
+/**
+ * Raw rows straight into the table, as an installation of an older version stored them: only the
+ * columns the table has at that version (later migrations add some).
+ */
 async function insertRaw(ch: ClickHouse, events: readonly InferenceData[]) {
-  const lines = events.map((e) => prepareInference(e).line);
-  await ch.insertJsonEachRow(Tables.inferenceEvents, Buffer.from(lines.join("\n") + "\n"), INFERENCE_COLUMNS);
+  const present = new Set(
+    (
+      await ch.query<{ name: string }>(
+        "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}",
+        { db: ch.database, t: Tables.inferenceEvents },
+      )
+    ).map((r) => r.name),
+  );
+  const columns = INFERENCE_COLUMNS.filter((c) => present.has(c));
+  const lines = events.map((e) => {
+    const row = JSON.parse(prepareInference(e).line) as Record<string, unknown>;
+    return JSON.stringify(Object.fromEntries(columns.map((c) => [c, row[c]])));
+  });
+  await ch.insertJsonEachRow(Tables.inferenceEvents, Buffer.from(lines.join("\n") + "\n"), columns);
 }
 
 describe("migrations over an installation that already holds data", () => {

@@ -127,6 +127,53 @@ export const collectorConfigSchema = mergeSchemas(
       default: 500_000,
       doc: "in-process claims (embedded mode): committed ids remembered before the table check takes over (keys)",
     },
+    COLLECTOR_OTLP_ENABLED: {
+      type: "enum",
+      values: ["auto", "true", "false"],
+      default: "auto",
+      doc: "OTLP traces (POST /v1/traces, docs/OTLP.md): auto = the route is mounted and inference CloudEvents are held for their spans only while spans arrive (seen within COLLECTOR_OTLP_RETAIN_MS); true = the route is mounted and every inference CloudEvent is held; false = no route, nothing held",
+    },
+    COLLECTOR_OTLP_BOUND_MS: {
+      type: "int",
+      min: 1_000,
+      default: 120_000,
+      doc: "how long an incomplete request's spans, and a held CloudEvent, wait for the rest of the request before its record is written as it is (milliseconds)",
+    },
+    COLLECTOR_OTLP_RETAIN_MS: {
+      type: "int",
+      min: 1_000,
+      default: 900_000,
+      doc: "how long the span and inference ids of a written record are remembered to recognise resent and late spans; at least COLLECTOR_OTLP_BOUND_MS (milliseconds)",
+    },
+    COLLECTOR_OTLP_MAX_PENDING: {
+      type: "int",
+      min: 1,
+      default: 200_000,
+      doc: "pending spans plus held CloudEvents beyond which OTLP requests get 503 + Retry-After and CloudEvents RETRY (count)",
+    },
+    COLLECTOR_OTLP_SWEEP_INTERVAL_MS: {
+      type: "int",
+      min: 10,
+      default: 1_000,
+      doc: "how often requests whose time bound has passed are written (and expired done markers forgotten); below COLLECTOR_OTLP_BOUND_MS (milliseconds)",
+    },
+    COLLECTOR_OTLP_SWEEP_LIMIT: {
+      type: "int",
+      min: 1,
+      default: 5_000,
+      doc: "traces and held CloudEvents finished per sweep (count)",
+    },
+    COLLECTOR_OTLP_MAX_BODY_BYTES: {
+      type: "int",
+      min: 1024,
+      default: 64 * 1024 * 1024,
+      doc: "largest OTLP request body, both as received and after gzip/deflate; larger bodies get HTTP 413 (bytes)",
+    },
+    COLLECTOR_OTLP_KEY_PREFIX: {
+      type: "string",
+      default: "budmetrics:otlp:",
+      doc: "prefix of the OTLP pending store's Redis keys (server mode with REDIS_URL); the database name is appended as a hash tag, {db}:",
+    },
   }),
 );
 
@@ -145,5 +192,13 @@ export const collectorConfigChecks: ReadonlyArray<(c: CollectorConfig) => string
   (c) =>
     c.COLLECTOR_CLAIM_PENDING_TTL_MS <= c.COLLECTOR_FLUSH_TIMEOUT_MS
       ? `COLLECTOR_CLAIM_PENDING_TTL_MS (${c.COLLECTOR_CLAIM_PENDING_TTL_MS}) must exceed COLLECTOR_FLUSH_TIMEOUT_MS (${c.COLLECTOR_FLUSH_TIMEOUT_MS}): a claim must outlive the write it protects`
+      : undefined,
+  (c) =>
+    c.COLLECTOR_OTLP_RETAIN_MS < c.COLLECTOR_OTLP_BOUND_MS
+      ? `COLLECTOR_OTLP_RETAIN_MS (${c.COLLECTOR_OTLP_RETAIN_MS}) must be ≥ COLLECTOR_OTLP_BOUND_MS (${c.COLLECTOR_OTLP_BOUND_MS}): a span that comes after its record was written at the bound must still be recognised as late`
+      : undefined,
+  (c) =>
+    c.COLLECTOR_OTLP_SWEEP_INTERVAL_MS >= c.COLLECTOR_OTLP_BOUND_MS
+      ? `COLLECTOR_OTLP_SWEEP_INTERVAL_MS (${c.COLLECTOR_OTLP_SWEEP_INTERVAL_MS}) must be below COLLECTOR_OTLP_BOUND_MS (${c.COLLECTOR_OTLP_BOUND_MS}): records are written at most one interval after their bound`
       : undefined,
 ];

@@ -82,6 +82,16 @@ export const collectorErrors = defineErrors({
     retryable: true,
     doc: "the claim store (Redis) could not be reached; nothing was written",
   },
+  OTLP_PENDING_UNAVAILABLE: {
+    kind: "unavailable",
+    retryable: true,
+    doc: "OTLP ingestion is on and the event could not be held for its spans (the pending store is full or unreachable); nothing was written",
+  },
+  OTLP_RECORD_INVALID: {
+    kind: "validation",
+    retryable: false,
+    doc: "a record assembled from spans breaks the inference schema in a required field (its time outside 1970–2105): kept in quarantine, not stored",
+  },
   QUARANTINE_WRITE_FAILED: {
     kind: "unavailable",
     retryable: true,

@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { FlushInfo } from "./ingest/batcher";
 import type { IngestMetrics } from "./ingest/ingest";
 import type { EventKind } from "./ingest/parse-event";
+import type { SweepResult } from "./otlp/otlp-ingest";
+import type { RecordSinkMetrics } from "./otlp/record-sink";
+import type { OtlpRouteMetrics } from "./routes/otlp.route";
 
 /**
  * The collector's Prometheus metrics on the injected registry (shared with the query app in
@@ -58,7 +61,7 @@ export function createCollectorMetrics(
   );
   const outcomes = counter(
     "budmetrics_collector_events_total",
-    "valid events by outcome: inserted (committed), duplicate (already stored), retry (not stored, answered RETRY), expired (older than the table keeps: quarantined), unstorable (refused by the engine: quarantined)",
+    "valid events by outcome: inserted (committed), duplicate (already stored), held (kept for its spans, OTLP on), retry (not stored, answered RETRY), expired (older than the table keeps: quarantined), unstorable (refused by the engine: quarantined)",
     ["type", "outcome"],
   );
   const invalid = counter(
@@ -120,5 +123,79 @@ export function createCollectorMetrics(
     },
     clickhouseError: (code, operation) => chErrors.inc({ code, operation }),
     delivery: (channel, status, n) => deliveries.inc({ channel, status }, n),
+  };
+}
+
+/** The OTLP path's metrics (route, record sink, held CloudEvents, sweep, pending store). */
+export interface OtlpMetrics extends OtlpRouteMetrics, RecordSinkMetrics {
+  held(decision: "held" | "write" | "retry", n: number): void;
+  sweep(result: SweepResult): void;
+}
+
+export function createOtlpMetrics(
+  registry: Registry,
+  opts: { pending: () => Promise<{ pendingSpans: number; heldEvents: number }> },
+): OtlpMetrics {
+  const registers = [registry];
+  const counter = (name: string, help: string, labelNames: string[]) =>
+    getOrCreate(registry, name, () => new Counter({ name, help, labelNames, registers }));
+  const requests = counter(
+    "budmetrics_collector_otlp_requests_total",
+    "POST /v1/traces answers by HTTP status (200 stored or pending, 400/413/415 unreadable, 503 not acknowledged)",
+    ["status"],
+  );
+  const spans = counter(
+    "budmetrics_collector_otlp_spans_total",
+    "spans by outcome: received (every span of a request), rejected (unusable: ids, times, attributes), ignored (no record reads it), accepted (pending or written for the first time), duplicate (resent), late (its record was already written: dropped)",
+    ["outcome"],
+  );
+  const records = counter(
+    "budmetrics_collector_otlp_records_total",
+    "records written by the OTLP path, by kind (inference, blocked, response; event = a held CloudEvent written alone at its bound) and outcome (inserted, duplicate, refused = quarantined, retry)",
+    ["kind", "outcome"],
+  );
+  const problems = counter(
+    "budmetrics_collector_otlp_record_problems_total",
+    "values of records left out (or a forward time corrected) so that the rest of the record could be stored",
+    [],
+  );
+  const held = counter(
+    "budmetrics_collector_otlp_held_events_total",
+    "inference CloudEvents offered to the OTLP path, by decision: held (kept for their spans), write (written at once: their record exists, or no spans arrive), retry (could not be held)",
+    ["decision"],
+  );
+  const sweeps = counter(
+    "budmetrics_collector_otlp_sweeps_total",
+    "sweeps (records whose time bound passed, held events written alone) by result: ok, failed (retried at the next sweep)",
+    ["result"],
+  );
+  if (registry.getSingleMetric("budmetrics_collector_otlp_pending"))
+    registry.removeSingleMetric("budmetrics_collector_otlp_pending");
+  new Gauge({
+    name: "budmetrics_collector_otlp_pending",
+    help: "what the OTLP pending store holds now: spans waiting for the rest of their request, held CloudEvents",
+    labelNames: ["what"],
+    registers,
+    async collect() {
+      try {
+        const size = await opts.pending();
+        this.set({ what: "spans" }, size.pendingSpans);
+        this.set({ what: "events" }, size.heldEvents);
+      } catch {
+        // the store is unreachable: keep the last values
+      }
+    },
+  });
+  return {
+    request: (status) => requests.inc({ status: String(status) }),
+    spans: (outcome, n) => {
+      if (n > 0) spans.inc({ outcome }, n);
+    },
+    records: (kind, outcome, n) => records.inc({ kind, outcome }, n),
+    problems: (n) => problems.inc(n),
+    held: (decision, n) => {
+      if (n > 0) held.inc({ decision }, n);
+    },
+    sweep: (r) => sweeps.inc({ result: r.failed ? "failed" : "ok" }),
   };
 }

@@ -1,5 +1,12 @@
-/** ClickHouse unreachable: nothing is acknowledged, senders are told to come back, readiness drops. */
+/**
+ * ClickHouse unreachable: nothing is acknowledged, senders are told to come back, readiness drops —
+ * on the CloudEvent routes and on /v1/traces.
+ */
 import fs from "node:fs";
+import path from "node:path";
+import { RpcStatus } from "../src/otlp/decode";
+import type { OtlpJsonRequest } from "../../../test/support/otlp-gateway";
+import { CT, otlpBody, postTraces } from "./otlp-harness";
 import { openTestEngine, type TestEngine } from "../../../test/support/engine";
 import { createCatalogue, generateInferences, inferenceCloudEvent } from "../../../test/support/generate";
 import { startCollector, type RunningCollector, bulkEnvelope } from "./harness";
@@ -71,4 +78,38 @@ it("keeps an invalid event un-dropped (RETRY) while quarantine cannot be written
 it("reports not ready on /readyz", async () => {
   const res = await fetch(`${c.url}/readyz`);
   expect(res.status).toBe(503);
+});
+
+describe("POST /v1/traces with ClickHouse gone", () => {
+  const fixture = JSON.parse(
+    fs.readFileSync(path.join(__dirname, "fixtures", "otlp", "otel_traces_sample.otlp.json"), "utf8"),
+  ) as OtlpJsonRequest;
+
+  it("answers 503 + Retry-After (a google.rpc.Status, UNAVAILABLE) for spans that complete a record, never 500", async () => {
+    const res = await postTraces(c.url, otlpBody(fixture, "protobuf"), {
+      "content-type": CT.protobuf,
+      "content-encoding": "gzip",
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect(res.headers.get("content-type")).toBe(CT.protobuf);
+    const status = RpcStatus.toObject(RpcStatus.decode(res.bytes)) as { code: number; message: string };
+    expect(status).toEqual({ code: 14, message: "sink: the records could not be stored yet; retry" });
+    const json = await postTraces(c.url, otlpBody(fixture, "json"), {
+      "content-type": CT.json,
+      "content-encoding": "gzip",
+    });
+    expect([json.status, JSON.parse(json.bytes.toString()).code]).toEqual([503, 14]);
+  });
+
+  it("the sweep cannot write either: it fails, keeps everything, and says so in the metrics", async () => {
+    const r = await c.app.sweep!(Date.now() + 10 * 60_000);
+    expect(r.failed).toBe(true);
+    const again = await c.app.sweep!(Date.now() + 10 * 60_000); // the next one too
+    expect(again.failed).toBe(true);
+    const metrics = await (await fetch(`${c.url}/metrics`)).text();
+    expect(metrics).toMatch(/budmetrics_collector_otlp_sweeps_total\{result="failed"\} [1-9]/);
+    expect(metrics).toMatch(/budmetrics_collector_otlp_pending\{what="spans"\} [1-9]/);
+    expect(metrics).toMatch(/budmetrics_collector_otlp_requests_total\{status="503"\} 2/);
+  });
 });

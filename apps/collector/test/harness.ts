@@ -7,10 +7,17 @@ import type { AddressInfo } from "node:net";
 import type { ClickHouse } from "@budmetrics/clickhouse";
 import type { ClaimStore } from "../src";
 import { loadConfig } from "@budmetrics/config";
-import { createHost, createRegistry } from "@budmetrics/http";
+import { createHost, createRegistry, type MountedApp } from "@budmetrics/http";
+import { composeQuery, queryConfigSchema } from "@budmetrics/query";
 import { createSilentLogger, type Logger } from "@budmetrics/logger";
 import { Tables, toNumber } from "@budmetrics/schema";
-import { collectorConfigSchema, createCollectorApp, type CollectorApp, type CollectorConfig } from "../src";
+import {
+  collectorConfigSchema,
+  createCollectorApp,
+  type CollectorApp,
+  type CollectorConfig,
+  type CollectorDeps,
+} from "../src";
 
 export interface RunningCollector {
   app: CollectorApp;
@@ -29,13 +36,21 @@ export interface RunningCollector {
 export async function startCollector(
   ch: ClickHouse,
   env: Record<string, string> = {},
-  extra: { claims?: ClaimStore; log?: Logger } = {},
+  extra: {
+    claims?: ClaimStore;
+    log?: Logger;
+    otlp?: CollectorDeps["otlp"];
+    /** Mount the query app too (same engine, as the embedded launcher does). */
+    withQuery?: boolean;
+  } = {},
 ): Promise<RunningCollector> {
   const config = loadConfig(collectorConfigSchema, { COLLECTOR_INSERT_MIN_INTERVAL_MS: "20", ...env });
   const registry = createRegistry(false);
-  const { log = createSilentLogger(), ...rest } = extra;
+  const { log = createSilentLogger(), withQuery, ...rest } = extra;
   const app = await createCollectorApp({ ch, log, config, registry, ...rest });
-  const host = createHost({ apps: [app], log, registry, appApiToken: config.APP_API_TOKEN });
+  const apps: MountedApp[] = [app];
+  if (withQuery) apps.push(await composeQuery(loadConfig(queryConfigSchema, {}), { ch, log, registry }));
+  const host = createHost({ apps, log, registry, appApiToken: config.APP_API_TOKEN });
   const server = http.createServer(host).listen(0, "127.0.0.1");
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -67,6 +82,7 @@ export async function startCollector(
         server.closeAllConnections();
       });
       await app.close();
+      for (const a of apps.slice(1)) await a.close();
     },
   };
 }

@@ -1,3 +1,4 @@
+import zlib from "node:zlib";
 import type { InferenceData } from "@budmetrics/schema";
 import type { HeldEvent, InferenceRecord } from "../src/otlp/assemble";
 import { decodeTraceRequest } from "../src/otlp/decode";
@@ -9,7 +10,7 @@ import {
   type RecordOutcome,
   type RecordSink,
 } from "../src/otlp/otlp-ingest";
-import { encodeOtlpProtobuf, type OtlpJsonRequest } from "../../../test/support/otlp-gateway";
+import { encodeOtlpJson, encodeOtlpProtobuf, type OtlpJsonRequest } from "../../../test/support/otlp-gateway";
 
 /**
  * A record sink with the collector writer's contract: a record id is stored at most once (the
@@ -102,4 +103,24 @@ export function perSpan(req: OtlpJsonRequest): OtlpJsonRequest[] {
       })),
     ),
   );
+}
+
+export type Format = "protobuf" | "json";
+export const CT: Record<Format, string> = { protobuf: "application/x-protobuf", json: "application/json" };
+
+/** An OTLP request body as the Collector's otlphttp exporter sends it (gzip by default). */
+export function otlpBody(req: OtlpJsonRequest, format: Format, gzip = true): Buffer {
+  const plain =
+    format === "protobuf" ? Buffer.from(encodeOtlpProtobuf(req)) : Buffer.from(encodeOtlpJson(req));
+  return gzip ? zlib.gzipSync(plain) : plain;
+}
+
+/** POST /v1/traces on a running collector; the answer's bytes as they came. */
+export async function postTraces(
+  url: string,
+  body: Uint8Array,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Headers; bytes: Buffer }> {
+  const res = await fetch(`${url}/v1/traces`, { method: "POST", headers, body });
+  return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
 }

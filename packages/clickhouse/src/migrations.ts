@@ -19,6 +19,8 @@ import type { ClickHouse } from "./client";
  *   {{engine E}}                E, or the Replicated variant of E in cluster mode
  *   {{ttl COLUMN SETTING}}      TTL toDateTime(COLUMN) + INTERVAL <SETTING> DAY, or "" when the setting is 0
  *   {{distributed NAME KEY}}    "" or a Distributed table NAME over NAME_local sharded by KEY
+ *   {{cluster_only}}            the statement it is in runs in cluster mode only (a change to the
+ *                               Distributed tables, which single-node mode does not have)
  */
 export interface Migration {
   version: number;
@@ -78,6 +80,9 @@ function replicated(engine: string): string {
   return `Replicated${m[1]}(${args.join(", ")})`;
 }
 
+/** Marks a statement that single-node mode leaves out (`{{cluster_only}}`); never valid SQL. */
+const SINGLE_NODE_SKIP = "\u0000cluster-only\u0000";
+
 /** Renders one migration into its statements for the given mode. Pure; tested on exact SQL. */
 export function renderMigration(source: string, ctx: RenderContext): string[] {
   const q = (s: string) => `'${s}'`;
@@ -100,6 +105,8 @@ export function renderMigration(source: string, ctx: RenderContext): string[] {
           if (days === undefined) throw new Error(`unknown TTL setting ${setting}`);
           return days > 0 ? `TTL toDateTime(${column}) + INTERVAL ${days} DAY` : "";
         }
+        case "cluster_only":
+          return ctx.cluster ? "" : SINGLE_NODE_SKIP;
         case "distributed": {
           if (!ctx.cluster) return "";
           const [name, ...key] = args;
@@ -120,7 +127,7 @@ export function renderMigration(source: string, ctx: RenderContext): string[] {
     .join("\n")
     .split(/;\s*(?:\n|$)/)
     .map((s) => s.replace(/[ \t]+\n/g, "\n").trim())
-    .filter((s) => s.length > 0);
+    .filter((s) => s.length > 0 && !s.includes(SINGLE_NODE_SKIP));
 }
 
 /** The statements that create the database and the version table. */

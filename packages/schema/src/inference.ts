@@ -18,6 +18,8 @@ const uuid = { type: "string", pattern: UUID_PATTERN } as const;
 const optUuid = { type: ["string", "null"], pattern: UUID_PATTERN } as const;
 const optText = { type: ["string", "null"], maxLength: 1_048_576 } as const;
 const optShortText = { type: ["string", "null"], maxLength: 1_024 } as const;
+/** Messages and outputs: a long conversation exceeds 1 MiB; 4 Mi characters bound a row. */
+const optLongText = { type: ["string", "null"], maxLength: 4_194_304 } as const;
 const optNonNegative = { type: ["number", "null"], minimum: 0 } as const;
 const optCount = { type: ["integer", "null"], minimum: 0, maximum: 4_294_967_295 } as const;
 const dateTime = { type: "string", format: "date-time" } as const;
@@ -38,7 +40,7 @@ export interface FieldSpec {
   json: Readonly<Record<string, unknown>>;
   column: string;
   encoding: Encoding;
-  absent?: "null" | "" | 0 | false;
+  absent?: "null" | "" | 0 | false | "inference";
 }
 
 export const INFERENCE_FIELDS = {
@@ -212,6 +214,141 @@ export const INFERENCE_FIELDS = {
   response_preview: {
     ts: "string",
     json: optText,
+    column: "Nullable(String)",
+    encoding: "text",
+    absent: "null",
+  },
+
+  // ---- Fields the gateway's spans carry (migrations/0013; apps/collector/src/otlp, docs/OTLP.md) ----
+  /**
+   * Which record this is, as the original's three views derive them from spans: a model inference, a
+   * request the gateway blocked (no handler ran; counted as a request, never a success, with
+   * endpoint_type "blocked") or a /v1/responses call.
+   */
+  record_kind: {
+    ts: "string",
+    json: { type: ["string", "null"], enum: ["inference", "blocked", "response", null] },
+    column: "LowCardinality(String)",
+    encoding: "text",
+    absent: "inference",
+  },
+  /** W3C trace id of the request's spans (32 lower-case hex digits). */
+  trace_id: {
+    ts: "string",
+    json: { type: ["string", "null"], pattern: "^[0-9a-f]{32}$" },
+    column: "Nullable(String)",
+    encoding: "text",
+    absent: "null",
+  },
+  /** The inference detail: messages sent (JSON text, as the gateway records them), output, system prompt. */
+  input_messages: {
+    ts: "string",
+    json: optLongText,
+    column: "Nullable(String)",
+    encoding: "text",
+    absent: "null",
+  },
+  output: { ts: "string", json: optLongText, column: "Nullable(String)", encoding: "text", absent: "null" },
+  system_prompt: {
+    ts: "string",
+    json: optLongText,
+    column: "Nullable(String)",
+    encoding: "text",
+    absent: "null",
+  },
+  /** The client as the gateway located and recognised it (its address is request_ip). */
+  country_code: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  region: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  city: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  user_agent: { ts: "string", json: optText, column: "Nullable(String)", encoding: "text", absent: "null" },
+  device_type: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  browser_name: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  os_name: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  /** The HTTP request at the gateway: method, path, its own processing time and the total duration. */
+  method: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  path: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  gateway_processing_ms: {
+    ts: "number",
+    json: optCount,
+    column: "Nullable(UInt32)",
+    encoding: "number",
+    absent: "null",
+  },
+  total_duration_ms: {
+    ts: "number",
+    json: optCount,
+    column: "Nullable(UInt32)",
+    encoding: "number",
+    absent: "null",
+  },
+  /** Blocking: the request was refused by a rule (which, and why). */
+  is_blocked: {
+    ts: "boolean",
+    json: { type: ["boolean", "null"] },
+    column: "Bool",
+    encoding: "bool",
+    absent: false,
+  },
+  block_reason: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  rule_id: { ts: "string", json: optUuid, column: "Nullable(UUID)", encoding: "text", absent: "null" },
+  /** The /v1/responses response id. */
+  response_id: {
+    ts: "string",
+    json: optShortText,
     column: "Nullable(String)",
     encoding: "text",
     absent: "null",

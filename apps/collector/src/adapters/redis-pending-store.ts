@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { HeldEvent, TraceState } from "../otlp/assemble";
+import type { SpanActivity } from "../otlp/activity";
 import type { PendingStore } from "../otlp/otlp-ingest";
 
 /**
@@ -146,6 +147,35 @@ export function createRedisPendingStore(opts: RedisPendingStoreOptions): Pending
     async size() {
       const [spans, events] = await Promise.all([redis.get(counter), redis.zcard(`${p}due:e`)]);
       return { pendingSpans: Math.max(0, Number(spans ?? 0)), heldEvents: events };
+    },
+  };
+}
+
+/**
+ * SpanActivity in Redis, under the pending store's prefix: `seen` sets `<prefix>seen` with the
+ * window as its expiry (at most once a second per replica); `active` reads whether it exists (at
+ * most once a second per replica, so a delivery costs no Redis call in between).
+ */
+export function createRedisSpanActivity(opts: {
+  redis: Redis;
+  prefix: string;
+  windowMs: number;
+}): SpanActivity {
+  const key = `${opts.prefix}seen`;
+  let lastWrite = -Infinity;
+  let cached: { atMs: number; active: boolean } | undefined;
+  return {
+    async seen(nowMs) {
+      if (nowMs - lastWrite < 1_000) return;
+      await opts.redis.set(key, String(nowMs), "PX", opts.windowMs);
+      lastWrite = nowMs;
+      cached = { atMs: nowMs, active: true };
+    },
+    async active(nowMs) {
+      if (cached && nowMs - cached.atMs < 1_000) return cached.active;
+      const active = (await opts.redis.exists(key)) === 1;
+      cached = { atMs: nowMs, active };
+      return active;
     },
   };
 }

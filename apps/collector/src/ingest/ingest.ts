@@ -1,6 +1,6 @@
 import { isAppError, type AppError } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
-import type { QuarantineRow } from "@budmetrics/schema";
+import type { InferenceData, QuarantineRow } from "@budmetrics/schema";
 import { collectorErrors } from "../errors";
 import { errorFields } from "../log-fields";
 import type { Batcher } from "./batcher";
@@ -14,12 +14,14 @@ export type IncomingEntry =
   { form: "event"; value: unknown } | { form: "raw"; text: string } | { form: "base64"; data: string };
 
 /**
- * inserted / duplicate — stored (now or before); invalid — refused and quarantined (the event breaks
- * the schema, or the engine could not store one of its values); expired — refused and quarantined
- * because it is older than the raw table keeps (it would be dropped at once); retry — not stored,
- * send it again.
+ * inserted / duplicate — stored (now or before); held — an inference kept with its trace's pending
+ * spans (OTLP ingestion on, docs/OTLP.md): it is written once, merged with its spans, when they
+ * complete its record or at the time bound — acknowledged like a stored event; invalid — refused and
+ * quarantined (the event breaks the schema, or the engine could not store one of its values);
+ * expired — refused and quarantined because it is older than the raw table keeps (it would be
+ * dropped at once); retry — not stored, send it again.
  */
-export type EntryStatus = "inserted" | "duplicate" | "invalid" | "expired" | "retry";
+export type EntryStatus = "inserted" | "duplicate" | "held" | "invalid" | "expired" | "retry";
 
 export interface EntryResult {
   status: EntryStatus;
@@ -37,6 +39,7 @@ export interface IngestSummary {
   total: number;
   inserted: number;
   duplicates: number;
+  held: number;
   invalid: number;
   expired: number;
   retry: number;
@@ -49,7 +52,7 @@ export interface IngestMetrics {
   received(type: string, kind: EventKind | "invalid", n: number): void;
   outcome(
     type: string,
-    outcome: "inserted" | "duplicate" | "retry" | "expired" | "unstorable",
+    outcome: "inserted" | "duplicate" | "held" | "retry" | "expired" | "unstorable",
     n: number,
   ): void;
   invalid(type: string, reason: string): void;
@@ -66,6 +69,21 @@ export interface RetentionHorizon {
   at(kind: EventKind, nowMs: number): number | undefined;
 }
 
+/** What to do with an accepted inference event when OTLP ingestion holds them (docs/OTLP.md). */
+export type HoldDecision =
+  | { action: "held" }
+  /** Write it now (its spans' record is already written, or spans are not arriving). */
+  | { action: "write" }
+  | { action: "retry"; message: string };
+
+/** Holds accepted inference events for their spans (the OTLP use case's holdEvents). */
+export interface EventHolder {
+  hold(
+    events: ReadonlyArray<{ data: InferenceData; eventId: string; eventSource: string }>,
+    nowMs: number,
+  ): Promise<HoldDecision[]>;
+}
+
 export interface IngestDeps {
   parser: EventParser;
   batchers: Record<EventKind, Batcher>;
@@ -73,6 +91,10 @@ export interface IngestDeps {
   metrics: IngestMetrics;
   log: Logger;
   horizon?: RetentionHorizon;
+  /** When set, accepted inference events are offered to it before the batcher. */
+  holder?: EventHolder;
+  /** False once the collector stops accepting: valid events are answered retry (SINK_SHUTTING_DOWN). */
+  accepting?: () => boolean;
   now?: () => number;
 }
 
@@ -86,6 +108,7 @@ export function summarise(results: readonly EntryResult[]): IngestSummary {
     total: results.length,
     inserted: 0,
     duplicates: 0,
+    held: 0,
     invalid: 0,
     expired: 0,
     retry: 0,
@@ -93,6 +116,7 @@ export function summarise(results: readonly EntryResult[]): IngestSummary {
   for (const r of results) {
     if (r.status === "inserted") s.inserted++;
     else if (r.status === "duplicate") s.duplicates++;
+    else if (r.status === "held") s.held++;
     else if (r.status === "invalid") s.invalid++;
     else if (r.status === "expired") s.expired++;
     else s.retry++;
@@ -256,8 +280,30 @@ export function createIngest(deps: IngestDeps): Ingest {
       //    engine could not store (its siblings were) is quarantined as unstorable.
       const unstorable: Refusal[] = [];
       const written = EVENT_KIND_NAMES.map(async (kind) => {
-        const group = byKind[kind];
+        let group = byKind[kind];
         if (group.rows.length === 0) return;
+        if (deps.accepting && !deps.accepting()) {
+          const e = collectorErrors.create(
+            "SINK_SHUTTING_DOWN",
+            "the collector is shutting down; retry later",
+          );
+          group.rows.forEach((p, j) => {
+            results[group.index[j]!] = {
+              status: "retry",
+              id: p.id,
+              type: p.type,
+              code: e.code,
+              reason: e.publicMessage,
+              error: e,
+            };
+          });
+          for (const [type, n] of countByType(group.rows)) metrics.outcome(type, "retry", n);
+          return;
+        }
+        if (kind === "inference" && deps.holder) {
+          group = await hold(group, results);
+          if (group.rows.length === 0) return;
+        }
         let outcomes: WriteOutcome[] | undefined;
         let error: AppError | undefined;
         try {
@@ -322,6 +368,65 @@ export function createIngest(deps: IngestDeps): Ingest {
       return results;
     },
   };
+
+  /**
+   * Offers accepted inference events to the holder: held ones are answered `held`, those it cannot
+   * hold `retry`; the rest (and everything, if the holder fails) are returned to be written now.
+   */
+  async function hold(
+    group: { rows: AcceptedEvent[]; index: number[] },
+    results: EntryResult[],
+  ): Promise<{ rows: AcceptedEvent[]; index: number[] }> {
+    const holder = deps.holder!;
+    let decisions: HoldDecision[];
+    try {
+      decisions = await holder.hold(
+        group.rows.map((p) => ({ data: p.data!, eventId: p.id, eventSource: p.source })),
+        now(),
+      );
+    } catch (err) {
+      decisions = group.rows.map(() => ({
+        action: "retry",
+        message: err instanceof Error ? err.message : String(err),
+      }));
+    }
+    const rest: { rows: AcceptedEvent[]; index: number[] } = { rows: [], index: [] };
+    const held = new Map<string, number>();
+    const retried = new Map<string, number>();
+    group.rows.forEach((p, j) => {
+      const d = decisions[j] ?? { action: "retry", message: "no decision" };
+      const index = group.index[j]!;
+      if (d.action === "held") {
+        results[index] = { status: "held", id: p.id, type: p.type };
+        held.set(p.type, (held.get(p.type) ?? 0) + 1);
+      } else if (d.action === "retry") {
+        const e = collectorErrors.create("OTLP_PENDING_UNAVAILABLE", d.message, {
+          publicMessage: "the event could not be held for its spans; retry",
+        });
+        results[index] = {
+          status: "retry",
+          id: p.id,
+          type: p.type,
+          code: e.code,
+          reason: e.publicMessage,
+          error: e,
+        };
+        retried.set(p.type, (retried.get(p.type) ?? 0) + 1);
+      } else {
+        rest.rows.push(p);
+        rest.index.push(index);
+      }
+    });
+    for (const [type, n] of held) metrics.outcome(type, "held", n);
+    for (const [type, n] of retried) metrics.outcome(type, "retry", n);
+    if (retried.size > 0) {
+      log.warn(
+        { events: [...retried.values()].reduce((a, n) => a + n, 0) },
+        "events not held for their spans",
+      );
+    }
+    return rest;
+  }
 
   function refusalEntry(r: Refusal, channel: Channel) {
     return {

@@ -34,6 +34,8 @@ export interface AcceptedEvent {
   type: string;
   source: string;
   row: PreparedRow;
+  /** The validated data of an inference (what a held CloudEvent keeps, docs/OTLP.md). */
+  data?: InferenceData;
 }
 
 export type RejectionCode = Extract<CollectorErrorCode, `EVENT_${string}`>;
@@ -59,6 +61,11 @@ export interface EventParser {
   parseCloudEvent(event: unknown): ParsedEvent;
   /** Raw bytes of a message: a CloudEvent JSON, or bare inference data (Dapr rawPayload). */
   parseRaw(text: string): ParsedEvent;
+  /**
+   * Inference data made elsewhere (a record assembled from spans), checked with the same rules as
+   * an event's `data` and written with the same line writer; `ids` are the envelope columns.
+   */
+  parseInferenceData(data: unknown, ids: { id: string; source: string }): ParsedEvent;
   isSampleType(type: string): boolean;
 }
 
@@ -258,6 +265,7 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
         timeMs: arrival,
         line: toInferenceLine(d, ids),
       },
+      data: d,
     };
   }
 
@@ -344,6 +352,13 @@ export function createEventParser(opts: { sampleTypes: readonly string[] }): Eve
       }
       if ("specversion" in value) return parseCloudEvent(value, text);
       return parseBare(value, () => text);
+    },
+    parseInferenceData(data, ids) {
+      const withType = { ...ids, type: INFERENCE_EVENT_TYPE };
+      const raw = () => JSON.stringify(data);
+      const unstorable = findUnstorable(data, "data");
+      if (unstorable) return reject("EVENT_SCHEMA_INVALID", unstorable.field, unstorable.rule, withType, raw);
+      return parseInference(data, withType, raw);
     },
     isSampleType: (type) => sampleTypes.has(type),
   };

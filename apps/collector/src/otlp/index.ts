@@ -32,4 +32,13 @@ export {
   type SweepResult,
 } from "./otlp-ingest";
 export { createMemoryPendingStore } from "./memory-store";
+export { createMemorySpanActivity, type SpanActivity } from "./activity";
+export {
+  createRecordSink,
+  toInferenceData,
+  prepareRecordData,
+  ZERO_UUID,
+  OTLP_EVENT_SOURCE,
+  type RecordSinkMetrics,
+} from "./record-sink";
 export { answerSpans, answerDecodeFailure, answerRetry, answerSuccess, type OtlpAnswer } from "./response";

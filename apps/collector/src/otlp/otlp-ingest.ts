@@ -56,7 +56,11 @@ export interface PendingStore {
   size(): Promise<{ pendingSpans: number; heldEvents: number }>;
 }
 
-export type RecordOutcome = "inserted" | "duplicate" | "retry";
+/**
+ * inserted / duplicate — stored (now or before); refused — it can never be stored (kept in
+ * quarantine with the reason): done, like a stored one; retry — not stored, try again later.
+ */
+export type RecordOutcome = "inserted" | "duplicate" | "refused" | "retry";
 
 /** Where finished records go: the collector's exactly-once writer (identity = `record_id`). */
 export interface RecordSink {
@@ -302,6 +306,11 @@ export function createOtlpIngest(deps: {
       const out: EventDecision[] = [];
       let traces: Map<string, string>;
       try {
+        const size = await store.size();
+        if (size.pendingSpans + size.heldEvents >= config.maxPending) {
+          const msg = `pending spans and held events at the bound (${config.maxPending})`;
+          return events.map(() => ({ action: "retry", message: msg }));
+        }
         traces = await store.traceOfInferences(events.map((e) => e.data.inference_id.toLowerCase()));
       } catch (err) {
         return events.map(() => ({ action: "retry", message: message(err) }));

@@ -7,10 +7,14 @@ import { DELIVERY_PATHS, daprSubscription, type SubscriptionConfig } from "./sub
 
 export type DaprStatus = "SUCCESS" | "RETRY" | "DROP";
 
-/** The only place entry outcomes meet Dapr statuses. Stored or already stored → SUCCESS; invalid and quarantined → DROP; everything else → RETRY. */
+/**
+ * The only place entry outcomes meet Dapr statuses. Stored, already stored or held for its spans
+ * (written once with them, docs/OTLP.md) → SUCCESS; invalid and quarantined → DROP; everything else
+ * → RETRY.
+ */
 export function toDaprStatus(r: EntryResult | undefined): DaprStatus {
   if (!r) return "RETRY";
-  if (r.status === "inserted" || r.status === "duplicate") return "SUCCESS";
+  if (r.status === "inserted" || r.status === "duplicate" || r.status === "held") return "SUCCESS";
   if (r.status === "invalid" || r.status === "expired") return "DROP";
   return "RETRY";
 }

@@ -9,7 +9,8 @@ import { toDaprStatus } from "./dapr.route";
 
 /**
  * Ingestion over plain HTTP for senders without Dapr. Answers per entry (inserted, duplicate,
- * invalid with its reason, retry) plus a summary. Status: 200 when nothing needs resending,
+ * held — kept for its spans and written once with them, docs/OTLP.md —, invalid with its reason,
+ * retry) plus a summary. Status: 200 when nothing needs resending,
  * 422 when every entry is invalid, 503 + Retry-After when anything must be resent (queue full,
  * ClickHouse down, shutting down) — resending everything is safe, duplicates are recognised.
  */
@@ -38,7 +39,7 @@ export function mountHttpIngestRoutes(
       status: r.status,
       ...(r.code ? { code: r.code } : {}),
       ...(r.reason ? { reason: r.reason } : {}),
-      ...(r.field !== undefined && r.status !== "inserted" && r.status !== "duplicate"
+      ...(r.field !== undefined && r.status !== "inserted" && r.status !== "duplicate" && r.status !== "held"
         ? { field: r.field }
         : {}),
     };
@@ -48,6 +49,7 @@ export function mountHttpIngestRoutes(
     const s = summarise(results);
     if (s.inserted) metrics.delivery(channel, "inserted", s.inserted);
     if (s.duplicates) metrics.delivery(channel, "duplicate", s.duplicates);
+    if (s.held) metrics.delivery(channel, "held", s.held);
     if (s.invalid) metrics.delivery(channel, "invalid", s.invalid);
     if (s.expired) metrics.delivery(channel, "expired", s.expired);
     if (s.retry) metrics.delivery(channel, "retry", s.retry);
@@ -92,11 +94,13 @@ export function mountHttpIngestRoutes(
       .json({ ...(error ? { error } : {}), ...extra(summary), summary: publicSummary(summary) });
   }
 
+  /** `held` appears only when OTLP ingestion held some (the answer is otherwise as it always was). */
   function publicSummary(s: ReturnType<typeof summarise>) {
     return {
       total: s.total,
       inserted: s.inserted,
       duplicates: s.duplicates,
+      ...(s.held > 0 ? { held: s.held } : {}),
       invalid: s.invalid,
       expired: s.expired,
       retry: s.retry,
