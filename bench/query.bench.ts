@@ -272,6 +272,25 @@ function questions(): Question[] {
         comparison: { type: "previous_period", periods: 1 },
       },
     },
+    // Dashboards end their range at now, between bucket marks: the plan adds finer tiers and raw rows.
+    {
+      name: "hourly over 7 days, ending 1 s before the hour",
+      body: {
+        metrics: ["request_count", "success_request", "latency", "cost"],
+        from_date: d7,
+        to_date: iso(NOW - 1000),
+        frequency_unit: "hour",
+      },
+    },
+    {
+      name: "daily over 30 days, ending 1 s before midnight",
+      body: {
+        metrics: ["request_count", "input_token", "output_token", "cost", "ttft"],
+        from_date: d30,
+        to_date: iso(NOW - 1000),
+        frequency_unit: "day",
+      },
+    },
     {
       name: "13-month daily concurrency by model/project/endpoint",
       body: {
