@@ -8,7 +8,7 @@ import {
 } from "../src/analytics/queries";
 import { computeBuckets } from "../src/analytics/time";
 import { buildInferenceListQuery } from "../src/browse/queries";
-import { parseAnalyticsRequest, splitFilterValues } from "../src/analytics/request";
+import { parseAnalyticsRequest, splitFilterValues } from "../src/analytics/parse";
 
 const D = Date.parse("2026-03-01T00:00:00Z");
 const H = 3_600_000;

@@ -24,8 +24,9 @@ export interface BuiltQuery {
   query_params: Record<string, unknown>;
 }
 
-export type Dim = "model" | "project" | "endpoint" | "user_project" | "api_key" | "cluster";
-export const DIMS: readonly Dim[] = ["model", "project", "endpoint", "user_project", "api_key", "cluster"];
+/** Allow-list of the group / filter dimensions (the request schemas' enum). */
+export const DIM_VALUES = ["model", "project", "endpoint", "user_project", "api_key", "cluster"] as const;
+export type Dim = (typeof DIM_VALUES)[number];
 export type FilterKey = Dim | "prompt";
 
 /** Values of one filter split by form: UUID-looking values match the id column, others the name column. */
