@@ -2,7 +2,8 @@ import express from "express";
 import type { Registry } from "prom-client";
 import type { ClickHouse } from "@budmetrics/clickhouse";
 import type { Logger } from "@budmetrics/logger";
-import { type MountedApp } from "@budmetrics/http";
+import { commonErrors } from "@budmetrics/errors";
+import { sendError, type MountedApp } from "@budmetrics/http";
 import type { QueryConfig } from "./config";
 import type { Cache } from "./ports";
 import { createMemoryCache } from "./cache/memory-cache";
@@ -84,8 +85,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
   let accepting = true;
   router.use((req, res, next) => {
     if (!accepting && !req.path.endsWith("health")) {
-      res.setHeader("Retry-After", "5");
-      res.status(503).json({ error: { code: "SHUTTING_DOWN", message: "the query app is shutting down" } });
+      sendError(res, commonErrors.create("SHUTTING_DOWN", "the query app is shutting down"));
       return;
     }
     next();
