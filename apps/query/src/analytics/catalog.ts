@@ -5,12 +5,13 @@
  * needs (only those are merged); the shaper asks it for objects and primary values. A metric that
  * needs a new state adds it to packages/schema rollups.ts (and a migration) and names it here.
  */
-import type { InferenceState } from "@budmetrics/schema";
+import type { InferenceState, SampleState } from "@budmetrics/schema";
 
 /** Aggregates of the inference states: the rollup's states, by their declared names. */
 export type InferenceAgg = InferenceState;
 
-export type SampleAgg = "count" | "sum" | "min" | "max" | "q";
+/** Aggregates of the metric-sample states, by their declared names. */
+export type SampleAgg = SampleState;
 
 export const STANDARD_LEVELS = [0.5, 0.9, 0.95, 0.99] as const;
 
