@@ -158,17 +158,18 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
           const hit = await deps.cache.get(key);
           lap("cache");
           deps.metrics.cacheEvents.inc({ event: hit === null ? "miss" : "hit" });
-          if (hit !== null) {
+          // An explained request is always computed (its meta tells how); `cache` says whether a
+          // plain one would have been served from the shared cache.
+          if (hit !== null && explain) cacheState = "hit";
+          else if (hit !== null) {
             cacheState = "hit";
-            if (processKey && !explain) deps.hot.set(processKey, hit, { plan: null, route: ep.path }, ttl);
+            if (processKey) deps.hot.set(processKey, hit, { plan: null, route: ep.path }, ttl);
             res.setHeader("X-Cache", "HIT");
             res.setHeader("X-Cache-Layer", "shared");
             res.setHeader("Server-Timing", serverTiming(steps));
-            const meta = explain ? explainMeta(cacheState, null, {}, clock, steps, started) : null;
-            res.type("application/json").send(meta ? withMeta(hit, meta) : hit);
+            res.type("application/json").send(hit);
             return;
-          }
-          cacheState = "miss";
+          } else cacheState = "miss";
         }
         const timedSteps = Object.keys(steps).length;
         const out = await prepared.run({ sql: deps.sqlFor(clock), nowMs, log: deps.log, steps });
@@ -187,7 +188,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
           lap("cache");
         }
         if (plan) res.setHeader("X-Query-Plan", plan);
-        if (key) res.setHeader("X-Cache", "MISS");
+        if (key && !explain) res.setHeader("X-Cache", "MISS");
         res.setHeader("Server-Timing", serverTiming(steps));
         const meta = explain ? explainMeta(cacheState, plan, out.parts ?? {}, clock, steps, started) : null;
         res
