@@ -224,7 +224,7 @@ describe("every catalog metric", () => {
       to_date: to,
       frequency_unit: "day",
     });
-    expect(plan).toBe("total_1d+total_1h+dims_5m+raw");
+    expect(plan).toBe("total_1d+total_1h+raw");
     const map = byPeriod(periods, "UTC");
     for (const b of localBuckets(from, to, "UTC", "day"))
       expectMetricsMatch(map.get(b.start)!.items[0]!.data, inRange(all, b.start, b.end));
@@ -262,7 +262,7 @@ describe("every catalog metric", () => {
       frequency_unit: "hour",
       filters: { model: model.id },
     });
-    expect(one.plan).toBe("model_1h+dims_5m+raw");
+    expect(one.plan).toBe("model_1h+raw");
     for (const p of one.periods) {
       const s = Date.parse(p.time_period);
       const end = Math.min(s + 3_600_000, Date.parse("2026-03-04T05:37:00Z"));

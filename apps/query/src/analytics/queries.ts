@@ -244,48 +244,54 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
   const parts: string[] = [];
   const needsQp = spec.extraLevel !== undefined;
   const innerAggs = [...spec.aggs];
+  const raws: string[] = [];
   spec.segments.forEach((seg, i) => {
     params[`s${i}_from`] = seg.fromMs;
     params[`s${i}_to`] = seg.toMs;
-    if (seg.source === "rollup") {
-      const table = `${spec.db}.${Tables.inferenceRollup}`;
-      // Grain and level are allow-listed literals (the declaration's own values).
-      const where = [
-        `grain = '${seg.grain}'`,
-        `level = '${levelFor(seg.grain, rollupLevel(spec))}'`,
-        `bucket_start >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
-        `bucket_start < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
-        ...inferenceFilterSql(spec.filters, false, params),
-      ];
-      const cols = [
-        `${BUCKET_OF("toInt64(toUnixTimestamp(bucket_start)) * 1000")} AS b`,
-        ...inferenceDimSelect(spec.dims, false),
-        ...innerAggs.map((a) => `${ROLLUP_EXPR[a].inner} AS st_${a}`),
-      ];
-      parts.push(`SELECT ${cols.join(", ")}\nFROM ${table}\nWHERE ${where.join("\n  AND ")}`);
-    } else {
-      const table = `${spec.db}.${Tables.inferenceEvents}`;
-      const where = [
-        `request_arrival_time >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
-        `request_arrival_time < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
-        ...(spec.promptOnly ? ["prompt_id IS NOT NULL"] : []),
-        ...inferenceFilterSql(spec.filters, true, params),
-      ];
-      const dimCols = inferenceDimSelect(spec.dims, true);
-      const cols = [
-        `${BUCKET_OF("toUnixTimestamp64Milli(request_arrival_time)")} AS b`,
-        ...dimCols,
-        ...innerAggs.map((a) => `${ROLLUP_EXPR[a].raw} AS st_${a}`),
-      ];
-      const group = [
-        "b",
-        ...spec.dims.flatMap((d) => [`g_${d}_id`, ...(INFERENCE_DIMS[d].name ? [`g_${d}_name`] : [])]),
-      ];
-      parts.push(
-        `SELECT ${cols.join(", ")}\nFROM ${table} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY ${group.join(", ")}`,
+    if (seg.source === "raw") {
+      raws.push(
+        `request_arrival_time >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC') AND ` +
+          `request_arrival_time < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
       );
+      return;
     }
+    const table = `${spec.db}.${Tables.inferenceRollup}`;
+    // Grain and level are allow-listed literals (the declaration's own values).
+    const where = [
+      `grain = '${seg.grain}'`,
+      `level = '${levelFor(seg.grain, rollupLevel(spec))}'`,
+      `bucket_start >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
+      `bucket_start < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
+      ...inferenceFilterSql(spec.filters, false, params),
+    ];
+    const cols = [
+      `${BUCKET_OF("toInt64(toUnixTimestamp(bucket_start)) * 1000")} AS b`,
+      ...inferenceDimSelect(spec.dims, false),
+      ...innerAggs.map((a) => `${ROLLUP_EXPR[a].inner} AS st_${a}`),
+    ];
+    parts.push(`SELECT ${cols.join(", ")}\nFROM ${table}\nWHERE ${where.join("\n  AND ")}`);
   });
+  if (raws.length > 0) {
+    // Every raw stretch (head and tail of a range) in one piece: one scan of the raw table.
+    const table = `${spec.db}.${Tables.inferenceEvents}`;
+    const where = [
+      raws.length === 1 ? raws[0]! : `(${raws.map((r) => `(${r})`).join(" OR ")})`,
+      ...(spec.promptOnly ? ["prompt_id IS NOT NULL"] : []),
+      ...inferenceFilterSql(spec.filters, true, params),
+    ];
+    const cols = [
+      `${BUCKET_OF("toUnixTimestamp64Milli(request_arrival_time)")} AS b`,
+      ...inferenceDimSelect(spec.dims, true),
+      ...innerAggs.map((a) => `${ROLLUP_EXPR[a].raw} AS st_${a}`),
+    ];
+    const group = [
+      "b",
+      ...spec.dims.flatMap((d) => [`g_${d}_id`, ...(INFERENCE_DIMS[d].name ? [`g_${d}_name`] : [])]),
+    ];
+    parts.push(
+      `SELECT ${cols.join(", ")}\nFROM ${table} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY ${group.join(", ")}`,
+    );
+  }
   const od = outerDims(spec.dims, (d) => INFERENCE_DIMS[d].name !== null);
   const outerAggs = innerAggs.flatMap((a) =>
     needsQp && (a === "latency_q" || a === "ttft_q")
