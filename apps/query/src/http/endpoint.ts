@@ -110,6 +110,9 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
     brotli: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } },
   });
   for (const ep of endpoints) {
+    if (ep.body) deps.validator.precompile(ep.body, "body");
+    if (ep.query) deps.validator.precompile(ep.query, "query");
+    if (ep.params) deps.validator.precompile(ep.params, "path");
     const handler = route(async (req: Request, res: Response) => {
       const started = performance.now();
       const processKey = hotKey(ep.method.toUpperCase(), req.originalUrl, rawBodyOf(req));
