@@ -51,7 +51,7 @@ describe("host", () => {
       const res = await fetch(`${s.url}/nope`);
       expect(res.status).toBe(404);
       expect(await res.json()).toEqual({
-        error: { code: "ROUTE_NOT_FOUND", message: "no route for GET /nope" },
+        error: { code: "ROUTE_NOT_FOUND", kind: "not_found", message: "no route for GET /nope" },
       });
       const ready = await fetch(`${s.url}/readyz`);
       expect(ready.status).toBe(503);

@@ -2,6 +2,7 @@ import { loadMigrations } from "@budmetrics/clickhouse";
 import {
   INFERENCE_ROLLUP_KEYS,
   INFERENCE_ROLLUP_STATES,
+  SAMPLE_ROLLUP_STATES,
   INFERENCE_ROLLUP_TIERS,
   renderInferenceRollupDdl,
   QUANTILE_RELATIVE_ACCURACY,
@@ -199,6 +200,18 @@ describe("the rollup declaration (packages/schema rollups.ts)", () => {
       ...INFERENCE_ROLLUP_KEYS.map((k) => [k.column, k.type]),
       ...Object.values(INFERENCE_ROLLUP_STATES).map((st) => [st.column, st.type]),
     ]);
+  });
+
+  it("declares the metric-sample rollups' states as each grain's table holds them", async () => {
+    for (const table of Object.values(Tables.sampleRollup)) {
+      const cols = await engine.ch.query<{ name: string; type: string }>(
+        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position",
+        { db: engine.ch.database, t: table },
+      );
+      expect(cols.slice(-5).map((c) => [c.name, c.type])).toEqual(
+        Object.values(SAMPLE_ROLLUP_STATES).map((st) => [st.column, st.type]),
+      );
+    }
   });
 
   it("was rendered into migrations/0008 as it stands (change it through a new migration)", () => {

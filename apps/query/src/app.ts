@@ -2,7 +2,8 @@ import express from "express";
 import type { Registry } from "prom-client";
 import type { ClickHouse } from "@budmetrics/clickhouse";
 import type { Logger } from "@budmetrics/logger";
-import { type MountedApp } from "@budmetrics/http";
+import { commonErrors } from "@budmetrics/errors";
+import { sendError, type MountedApp } from "@budmetrics/http";
 import type { QueryConfig } from "./config";
 import type { Cache } from "./ports";
 import { createMemoryCache } from "./cache/memory-cache";
@@ -18,6 +19,7 @@ import { browseEndpoints } from "./routes/browse.routes";
 import { compatEndpoints } from "./compat/routes";
 import { geoLookup } from "./compat/geo";
 import { opsEndpoints } from "./routes/ops.routes";
+import { warmUp } from "./analytics/warm-up";
 
 export interface QueryDeps {
   ch: ClickHouse;
@@ -30,7 +32,12 @@ export interface QueryDeps {
   now?: () => number;
   /** Benchmark / diagnostics only: every analytics answer from raw rows (not reachable from config). */
   forceRaw?: boolean;
+  /** Run a few questions at start so the first requests do not pay first-use costs (default true). */
+  warmUp?: boolean;
 }
+
+/** Longest the start-up warm-up may take; the questions left are skipped. */
+const WARM_UP_BUDGET_MS = 3_000;
 
 const API_VERSION = "1.0.0";
 
@@ -81,11 +88,18 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
       ...opsEndpoints({ ch: deps.ch, cache, hot, perf }),
     ].filter((e) => !taken.has(`${e.method} ${e.path}`)),
   ];
+  // First-use costs paid before the first request (analytics/warm-up.ts); bounded, never fatal.
+  if (deps.warmUp !== false) {
+    const sql = createSqlRunner(deps.ch, guard, metrics, undefined, 0);
+    await warmUp(sql, limits, (deps.now ?? Date.now)(), WARM_UP_BUDGET_MS).then(
+      (r) => log.info({ questions: r.questions, durationMs: Math.round(r.ms) }, "query app warmed up"),
+      (err: unknown) => log.warn({ err }, "query app warm-up failed"),
+    );
+  }
   let accepting = true;
   router.use((req, res, next) => {
     if (!accepting && !req.path.endsWith("health")) {
-      res.setHeader("Retry-After", "5");
-      res.status(503).json({ error: { code: "SHUTTING_DOWN", message: "the query app is shutting down" } });
+      sendError(res, commonErrors.create("SHUTTING_DOWN", "the query app is shutting down"));
       return;
     }
     next();

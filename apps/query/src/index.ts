@@ -3,7 +3,7 @@ export type { QueryDeps } from "./app";
 export { queryConfigSchema } from "./config";
 export type { QueryConfig } from "./config";
 export { composeQuery } from "./compose";
-export { parseAnalyticsRequest } from "./analytics/request";
+export { parseAnalyticsRequest } from "./analytics/parse";
 export { createAnalyticsService } from "./analytics/service";
 export { createSqlRunner, estimateRows } from "./ops/sql-runner";
 export { createQueryMetrics } from "./ops/metrics";

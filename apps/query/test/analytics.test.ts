@@ -224,7 +224,7 @@ describe("every catalog metric", () => {
       to_date: to,
       frequency_unit: "day",
     });
-    expect(plan).toBe("total_1d+total_1h+dims_5m+raw");
+    expect(plan).toBe("total_1d+total_1h+raw");
     const map = byPeriod(periods, "UTC");
     for (const b of localBuckets(from, to, "UTC", "day"))
       expectMetricsMatch(map.get(b.start)!.items[0]!.data, inRange(all, b.start, b.end));
@@ -262,7 +262,7 @@ describe("every catalog metric", () => {
       frequency_unit: "hour",
       filters: { model: model.id },
     });
-    expect(one.plan).toBe("model_1h+dims_5m+raw");
+    expect(one.plan).toBe("model_1h+raw");
     for (const p of one.periods) {
       const s = Date.parse(p.time_period);
       const end = Math.min(s + 3_600_000, Date.parse("2026-03-04T05:37:00Z"));
@@ -709,6 +709,156 @@ describe("groups, gaps, delta, comparison, top-k, filters", () => {
         expect(close(it.data.success_rate!.value as number | null, o.success_request.rate)).toBe(true);
       }
     }
+  });
+
+  // Each question merges only the states it needs: a seed aggregation adds its own (min/max, the
+  // extra percentile level merged with the standard ones in one pass), a comparison window and a
+  // ranking merge the value's states alone. Every path against the oracle.
+  it.each(["count", "sum", "avg", "min", "max", "percentile"] as const)(
+    "answers seed aggregation %s of latency, ttft and queuing time, with comparison, per daily bucket",
+    async (type) => {
+      const { periods } = await analytics({
+        metrics: ["latency", "ttft", "queuing_time"],
+        time_range: { from_date: "2026-03-15T00:00:00Z", to_date: "2026-03-18T00:00:00Z" },
+        interval: "daily",
+        aggregation: { type, ...(type === "percentile" ? { percentile: 90 } : {}) },
+        comparison: { type: "previous_period", periods: 1 },
+      });
+      expect(periods).toHaveLength(3);
+      const values = (evs: OracleEvent[], m: string) =>
+        evs
+          .map((e) =>
+            m === "latency"
+              ? e.d.response_time_ms
+              : m === "ttft"
+                ? e.d.ttft_ms
+                : Date.parse(e.d.request_forward_time) - e.t,
+          )
+          .filter((x): x is number => x != null);
+      const check = (got: unknown, xs: number[], m: string) => {
+        const sum = xs.reduce((a, b) => a + b, 0);
+        if (type === "count") expect(got).toBe(xs.length);
+        else if (type === "sum") expect(close(got as number, sum)).toBe(true);
+        else if (type === "min") expect(got).toBe(xs.length ? Math.min(...xs) : null);
+        else if (type === "max") expect(got).toBe(xs.length ? Math.max(...xs) : null);
+        else if (type === "avg")
+          expect(close(got as number | null, xs.length ? sum / xs.length : null)).toBe(true);
+        // Queuing time has no percentile: its value stays the average.
+        else if (m === "queuing_time")
+          expect(close(got as number | null, xs.length ? sum / xs.length : null)).toBe(true);
+        else expect(withinSketchError(xs, 0.9, got as number | null)).toBe(true);
+      };
+      for (const p of periods) {
+        const s = Date.parse(p.time_period);
+        for (const m of ["latency", "ttft", "queuing_time"]) {
+          const obj = p.items[0]!.data[m]! as { value: unknown; comparison: Array<{ value: unknown }> };
+          check(obj.value, values(inRange(all, s, s + 86_400_000), m), m);
+          const ps = s - 3 * 86_400_000;
+          check(obj.comparison[0]!.value, values(inRange(all, ps, ps + 86_400_000), m), m);
+        }
+        const lat = values(inRange(all, s, s + 86_400_000), "latency");
+        const o = p.items[0]!.data.latency!;
+        expect(withinSketchError(lat, 0.5, o.p50 as number | null)).toBe(true);
+        expect(withinSketchError(lat, 0.99, o.p99 as number | null)).toBe(true);
+      }
+    },
+  );
+
+  it("ranks by the seed aggregation's value (p95 latency per model) and compares averages in the Bud shape", async () => {
+    const from = Date.parse("2026-03-01T00:00:00Z");
+    const to = Date.parse("2026-03-08T00:00:00Z");
+    const { periods } = await analytics({
+      metrics: ["latency"],
+      time_range: { from_date: "2026-03-01T00:00:00Z", to_date: "2026-03-08T00:00:00Z" },
+      interval: "daily",
+      group_by: ["model"],
+      aggregation: { type: "percentile", percentile: 95 },
+      limit: 2,
+    });
+    const lat = (evs: OracleEvent[]) =>
+      evs.map((e) => e.d.response_time_ms).filter((x): x is number => x != null);
+    const models = [...new Set(inRange(all, from, to).map((e) => e.d.model_id))];
+    const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.ceil(0.95 * xs.length) - 1]!;
+    const ranked = models
+      .map((id) => ({ id, v: p95(lat(inRange(all, from, to).filter((e) => e.d.model_id === id))) }))
+      .sort((a, b) => b.v - a.v);
+    // Sketch values are within 1 %: the top two are certain only when the third is clearly lower.
+    if (ranked[2] && ranked[1]!.v > ranked[2].v * 1.03) {
+      for (const p of periods)
+        expect(p.items.map((i) => i.model_id).sort()).toEqual([ranked[0]!.id, ranked[1]!.id].sort());
+    }
+    const bud = await analytics({
+      metrics: ["latency", "cache_hit_rate"],
+      from_date: "2026-03-15T00:00:00Z",
+      to_date: "2026-03-17T00:00:00Z",
+      frequency_unit: "day",
+      comparison: { type: "previous_period", periods: 1 },
+    });
+    for (const p of bud.periods) {
+      const s = Date.parse(p.time_period);
+      const ps = s - 2 * 86_400_000;
+      const l = p.items[0]!.data.latency! as { comparison: Array<{ value: number | null }> };
+      expect(close(l.comparison[0]!.value, oracleStats(inRange(all, ps, ps + 86_400_000)).latency.avg)).toBe(
+        true,
+      );
+      const c = p.items[0]!.data.cache_hit_rate! as {
+        hit_rate: number;
+        comparison: Array<{ value: number }>;
+      };
+      expect(
+        close(c.comparison[0]!.value, oracleStats(inRange(all, ps, ps + 86_400_000)).cache.hit_rate),
+      ).toBe(true);
+    }
+  });
+
+  it("answers a metric-sample percentile aggregation with the standard percentiles from one merge", async () => {
+    const { periods } = await analytics({
+      metrics: ["gpu_utilization"],
+      time_range: { from_date: "2026-03-01T00:00:00Z", to_date: "2026-03-04T00:00:00Z" },
+      interval: "daily",
+      aggregation: { type: "percentile", percentile: 75 },
+    });
+    for (const p of periods) {
+      const s = Date.parse(p.time_period);
+      const vals = samples
+        .filter((x) => x.timeMs >= s && x.timeMs < s + 86_400_000 && x.data.metric_type === "gpu_utilization")
+        .map((x) => x.data.value);
+      const g = p.items[0]!.data.gpu_utilization!;
+      expect(withinSketchError(vals, 0.75, g.value as number | null)).toBe(true);
+      expect(withinSketchError(vals, 0.5, g.p50 as number | null)).toBe(true);
+      expect(withinSketchError(vals, 0.99, g.p99 as number | null)).toBe(true);
+    }
+  });
+
+  it("explains an answer on request: tiers per part, rows and bytes read, cache, step timings", async () => {
+    const body = {
+      metrics: ["request_count", "latency"],
+      from_date: "2026-03-01T00:00:00Z",
+      to_date: "2026-03-03T00:00:07Z",
+      frequency_unit: "day",
+    };
+    const plain = await app.post("/observability/analytics", body);
+    expect(plain.body.meta).toBeUndefined();
+    expect(plain.headers.get("server-timing")).toMatch(/parse;dur=[\d.]+, .*plan;dur=.*run;dur=.*shape;dur=/);
+    const res = await app.post("/observability/analytics?explain=1", body);
+    expect(res.status).toBe(200);
+    const { meta, ...answer } = res.body as { meta: Record<string, unknown> };
+    expect(answer).toEqual(plain.body);
+    expect(meta.plan).toBe("total_1d+raw");
+    const statements = meta.statements as Array<Record<string, unknown>>;
+    expect(statements.map((x) => x.label)).toEqual(["main.states"]);
+    expect(statements[0]!.parts).toEqual([
+      { tier: "total_1d", from: "2026-03-01T00:00:00.000Z", to: "2026-03-03T00:00:00.000Z" },
+      { tier: "raw", from: "2026-03-03T00:00:00.000Z", to: "2026-03-03T00:00:07.000Z" },
+    ]);
+    expect(statements[0]!.result_rows).toBe(2);
+    expect(meta.rows_read).toBeGreaterThan(0);
+    expect(meta.bytes_read).toBeGreaterThan(0);
+    // The plain request just stored this answer: a plain repeat would be a hit.
+    expect(meta.cache).toBe("hit");
+    expect(Object.keys(meta.timings_ms as object)).toEqual(
+      expect.arrayContaining(["parse", "plan", "run", "shape", "serialise", "engine", "total"]),
+    );
   });
 
   it("answers metric-sample names with count, sum, avg, min, max and percentiles", async () => {

@@ -8,7 +8,7 @@ import {
 } from "../src/analytics/queries";
 import { computeBuckets } from "../src/analytics/time";
 import { buildInferenceListQuery } from "../src/browse/queries";
-import { parseAnalyticsRequest, splitFilterValues } from "../src/analytics/request";
+import { parseAnalyticsRequest, splitFilterValues } from "../src/analytics/parse";
 
 const D = Date.parse("2026-03-01T00:00:00Z");
 const H = 3_600_000;
@@ -34,25 +34,23 @@ describe("planSegments", () => {
       [[D - 5.5 * H, D + 42.5 * H]],
     ],
     [
-      "to_date = now between marks → cascade with raw tail",
+      "to_date = now between marks → cascade down to the hour, raw tail below it",
       [D, D + DAY, D + DAY + 2 * H + 7 * M5 + 1234],
       false,
-      "dims_1d+dims_1h+dims_5m+raw",
+      "dims_1d+dims_1h+raw",
       [
         [D, D + DAY],
         [D + DAY, D + DAY + 2 * H],
-        [D + DAY + 2 * H, D + DAY + 2 * H + 7 * M5],
-        [D + DAY + 2 * H + 7 * M5, D + DAY + 2 * H + 7 * M5 + 1234],
+        [D + DAY + 2 * H, D + DAY + 2 * H + 7 * M5 + 1234],
       ],
     ],
     [
       "unaligned from_date, aligned interior → raw head then rollups",
       [D + 1000, D + DAY, D + 2 * DAY],
       false,
-      "raw+dims_5m+dims_1h+dims_1d",
+      "raw+dims_1h+dims_1d",
       [
-        [D + 1000, D + M5],
-        [D + M5, D + H],
+        [D + 1000, D + H],
         [D + H, D + DAY],
         [D + DAY, D + 2 * DAY],
       ],
@@ -172,8 +170,7 @@ describe("query builders", () => {
         "FROM (\n" +
         "SELECT roundDown(toUnixTimestamp64Milli(request_arrival_time), {edges:Array(Int64)}) AS b, ifNull(api_key_id, toUUID('00000000-0000-0000-0000-000000000000')) AS g_api_key_id, toDecimal128(sum(ifNull(cost, toDecimal64(0, 9))), 9) AS st_cost\n" +
         "FROM bm.inference_events FINAL\n" +
-        "WHERE request_arrival_time >= fromUnixTimestamp64Milli({s0_from:Int64}, 'UTC')\n" +
-        "  AND request_arrival_time < fromUnixTimestamp64Milli({s0_to:Int64}, 'UTC')\n" +
+        "WHERE request_arrival_time >= fromUnixTimestamp64Milli({s0_from:Int64}, 'UTC') AND request_arrival_time < fromUnixTimestamp64Milli({s0_to:Int64}, 'UTC')\n" +
         "  AND cluster_id IN {f_cluster:Array(String)}\n" +
         "GROUP BY b, g_api_key_id\n" +
         ")\n" +
@@ -181,6 +178,26 @@ describe("query builders", () => {
         "ORDER BY b, g_api_key_id",
       query_params: { edges: [D, D + 1000], s0_from: D, s0_to: D + 1000, f_cluster: ["prod"] },
     });
+  });
+
+  it("reads every raw stretch of a range (head and tail) in one raw piece", () => {
+    const q = buildInferenceStatesQuery({
+      db: "bm",
+      edges: [D + 1000, D + DAY, D + 2 * DAY - 1000],
+      segments: [
+        { source: "raw", fromMs: D + 1000, toMs: D + H },
+        { source: "rollup", grain: "1h", fromMs: D + H, toMs: D + 2 * DAY - H },
+        { source: "raw", fromMs: D + 2 * DAY - H, toMs: D + 2 * DAY - 1000 },
+      ],
+      dims: [],
+      filters: {},
+      aggs: ["requests"],
+    });
+    expect(q.query.match(/FROM bm\.inference_events FINAL/g)).toHaveLength(1);
+    expect(q.query).toContain(
+      "WHERE ((request_arrival_time >= fromUnixTimestamp64Milli({s0_from:Int64}, 'UTC') AND request_arrival_time < fromUnixTimestamp64Milli({s0_to:Int64}, 'UTC'))" +
+        " OR (request_arrival_time >= fromUnixTimestamp64Milli({s2_from:Int64}, 'UTC') AND request_arrival_time < fromUnixTimestamp64Milli({s2_to:Int64}, 'UTC')))",
+    );
   });
 
   it("metric samples from the 5-minute rollup", () => {

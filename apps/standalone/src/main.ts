@@ -1,6 +1,7 @@
 /**
  * Embedded all-in-one: collector and query app in one process on one server (127.0.0.1:9085 by
- * default), because only one process may open a chdb data folder (BRIEF §2). This is a composition
+ * default), because only one process may open a chdb data folder (a second one fails with "Cannot
+ * lock file …/status"; docs/ARCHITECTURE.md, "Two ways to run"). This is a composition
  * root only: it reads the environment, builds clients and mounts both apps' routers.
  */
 import { ConfigError, loadConfig } from "@budmetrics/config";

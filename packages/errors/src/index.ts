@@ -3,7 +3,17 @@
  * `kind` decides the HTTP / Dapr answer at the edge, `retryable` decides whether a caller may try again.
  */
 export type ErrorKind =
-  "validation" | "not_found" | "conflict" | "too_large" | "unavailable" | "timeout" | "limit" | "internal";
+  | "validation"
+  | "malformed"
+  | "unauthorized"
+  | "unsupported"
+  | "not_found"
+  | "conflict"
+  | "too_large"
+  | "unavailable"
+  | "timeout"
+  | "limit"
+  | "internal";
 
 export interface ErrorSpec {
   readonly kind: ErrorKind;
@@ -70,6 +80,12 @@ export function httpStatusForKind(kind: ErrorKind): number {
   switch (kind) {
     case "validation":
       return 422;
+    case "malformed":
+      return 400;
+    case "unauthorized":
+      return 401;
+    case "unsupported":
+      return 415;
     case "not_found":
       return 404;
     case "conflict":
@@ -122,4 +138,27 @@ export const commonErrors = defineErrors({
     retryable: true,
     doc: "the process is draining and takes no new work",
   },
+});
+
+/** Errors of the HTTP host itself (packages/http): before any app sees the request, or after none did. */
+export const httpErrors = defineErrors({
+  AUTH_TOKEN_INVALID: {
+    kind: "unauthorized",
+    retryable: false,
+    doc: "APP_API_TOKEN is set and the dapr-api-token header is missing or different",
+  },
+  REQUEST_MALFORMED_JSON: { kind: "malformed", retryable: false, doc: "the request body is not JSON" },
+  REQUEST_MALFORMED_BODY: {
+    kind: "malformed",
+    retryable: false,
+    doc: "the body does not decode as its content-encoding says",
+  },
+  REQUEST_TOO_LARGE: { kind: "too_large", retryable: false, doc: "the body is over the route's limit" },
+  REQUEST_UNSUPPORTED_ENCODING: {
+    kind: "unsupported",
+    retryable: false,
+    doc: "the body's content-encoding or charset is not one the host decodes",
+  },
+  ROUTE_NOT_FOUND: { kind: "not_found", retryable: false, doc: "no app serves this method and path" },
+  INTERNAL: { kind: "internal", retryable: false, doc: "an unexpected error (logged; never a payload)" },
 });

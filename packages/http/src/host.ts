@@ -3,11 +3,13 @@ import express from "express";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Logger } from "@budmetrics/logger";
 import type { Lifecycle } from "@budmetrics/lifecycle";
+import { httpErrors } from "@budmetrics/errors";
 import {
   appTokenGuard,
   errorHandler,
   healthReport,
   route,
+  sendError,
   tokenMatcher,
   type HealthCheck,
   type MountedApp,
@@ -71,9 +73,7 @@ export function createHost(opts: HostOptions): http.RequestListener {
   app.use(appTokenGuard(opts.appApiToken ?? null));
   for (const a of opts.apps) app.use(a.router);
   app.use((req, res) => {
-    res
-      .status(404)
-      .json({ error: { code: "ROUTE_NOT_FOUND", message: `no route for ${req.method} ${req.path}` } });
+    sendError(res, httpErrors.create("ROUTE_NOT_FOUND", `no route for ${req.method} ${req.path}`));
   });
   app.use(errorHandler(opts.log));
   const fastPaths = opts.apps.flatMap((a): FastPath[] => (a.fastPath ? [a.fastPath] : []));

@@ -1,6 +1,6 @@
 import crypto from "node:crypto";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { AppError, httpStatusForKind, isAppError } from "@budmetrics/errors";
+import { AppError, httpErrors, httpStatusForKind, isAppError } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
 import type { FastPath } from "./fast-path";
 
@@ -18,22 +18,30 @@ export function tokenMatcher(token: string | null): (got: string | undefined) =>
   };
 }
 
-/** `APP_API_TOKEN` check (BRIEF §4): constant-time compare of the `dapr-api-token` header. */
+/**
+ * `APP_API_TOKEN` check: daprd sends the app token as the `dapr-api-token` header on every call it
+ * makes to the app, except its health probe; compared in constant time.
+ */
 export function appTokenGuard(token: string | null): RequestHandler {
   if (!token) return (_req, _res, next) => next();
   const matches = tokenMatcher(token);
   return (req, res, next) => {
     if (TOKEN_EXEMPT_PATHS.has(req.path)) return next();
     if (matches(req.header("dapr-api-token"))) return next();
-    res
-      .status(401)
-      .json({ error: { code: "AUTH_TOKEN_INVALID", message: "missing or wrong dapr-api-token header" } });
+    sendError(res, httpErrors.create("AUTH_TOKEN_INVALID", "missing or wrong dapr-api-token header"));
   };
 }
 
-/** Error body shared by every route: `{ error: { code, message, ...details } }`. */
+/** Error body shared by every route: `{ error: { code, kind, message, ...details } }`. */
 export function errorBody(err: AppError): { error: Record<string, unknown> } {
   return { error: err.toJSON() };
+}
+
+/** An AppError as its answer: the status of its kind (503 with Retry-After) and its body. */
+export function sendError(res: Response, err: AppError): void {
+  const status = httpStatusForKind(err.kind);
+  if (status === 503) res.setHeader("Retry-After", "5");
+  res.status(status).json(errorBody(err));
 }
 
 interface BodyParserError extends Error {
@@ -54,42 +62,36 @@ export function errorHandler(log: Logger) {
       return;
     }
     const e = err as BodyParserError;
-    if (e && e.type === "entity.parse.failed") {
-      res
-        .status(400)
-        .json({ error: { code: "REQUEST_MALFORMED_JSON", message: `malformed JSON body: ${e.message}` } });
-      return;
-    }
-    if (e && e.type === "entity.too.large") {
-      res.status(413).json({
-        error: { code: "REQUEST_TOO_LARGE", message: `request body exceeds the limit of ${e.limit} bytes` },
-      });
-      return;
-    }
-    // A compressed body that does not inflate (content-encoding: gzip on bytes that are not gzip).
-    if (e && e.status === 400 && typeof e.code === "string" && e.code.startsWith("Z_")) {
-      res.status(400).json({
-        error: {
-          code: "REQUEST_MALFORMED_BODY",
-          message: `the body does not decode as its content-encoding says (${e.code})`,
-        },
-      });
-      return;
-    }
-    if (e && (e.type === "encoding.unsupported" || e.type === "charset.unsupported")) {
-      res.status(415).json({ error: { code: "REQUEST_UNSUPPORTED_ENCODING", message: e.message } });
+    const known = e ? hostError(e) : null;
+    if (known) {
+      sendError(res, known);
       return;
     }
     if (isAppError(err)) {
-      const status = httpStatusForKind(err.kind);
-      if (status === 503) res.setHeader("Retry-After", "5");
-      if (status >= 500) log.error({ err, path: req.path }, "request failed");
-      res.status(status).json(errorBody(err));
+      if (httpStatusForKind(err.kind) >= 500) log.error({ err, path: req.path }, "request failed");
+      sendError(res, err);
       return;
     }
     log.error({ err, path: req.path }, "unexpected error");
-    res.status(500).json({ error: { code: "INTERNAL", message: "internal error" } });
+    sendError(res, httpErrors.create("INTERNAL", "internal error"));
   };
+}
+
+/** Body-parser failures as the host's errors (malformed JSON 400, too large 413, encodings 400 / 415). */
+function hostError(e: BodyParserError): AppError | null {
+  if (e.type === "entity.parse.failed")
+    return httpErrors.create("REQUEST_MALFORMED_JSON", `malformed JSON body: ${e.message}`);
+  if (e.type === "entity.too.large")
+    return httpErrors.create("REQUEST_TOO_LARGE", `request body exceeds the limit of ${e.limit} bytes`);
+  // A compressed body that does not inflate (content-encoding: gzip on bytes that are not gzip).
+  if (e.status === 400 && typeof e.code === "string" && e.code.startsWith("Z_"))
+    return httpErrors.create(
+      "REQUEST_MALFORMED_BODY",
+      `the body does not decode as its content-encoding says (${e.code})`,
+    );
+  if (e.type === "encoding.unsupported" || e.type === "charset.unsupported")
+    return httpErrors.create("REQUEST_UNSUPPORTED_ENCODING", e.message);
+  return null;
 }
 
 /** Wraps an async handler so a rejection reaches the error handler. */

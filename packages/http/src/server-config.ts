@@ -2,7 +2,7 @@ import { defineSchema } from "@budmetrics/config";
 import { DEFAULT_REQUESTS_PER_TURN } from "./turn-budget";
 
 /**
- * Dapr app token (BRIEF §4): the host checks it on every route but health for every app it serves,
+ * Dapr app token (`APP_API_TOKEN`, sent by daprd as the `dapr-api-token` header; docs/DEPLOYMENT.md): the host checks it on every route but health for every app it serves,
  * so the query app is protected exactly like the collector.
  */
 export const appTokenConfigSchema = defineSchema({

@@ -256,6 +256,45 @@ export const INFERENCE_ROLLUP_STATES = {
   },
 } as const satisfies Record<string, RollupState>;
 
+/**
+ * The states of the metric-sample rollups (metric_samples_rollup_{5m,1h,1d}, migrations/0005, one
+ * table per grain keyed by metric_type, model, project, endpoint, cluster and bucket_start).
+ */
+export const SAMPLE_ROLLUP_STATES = {
+  count: {
+    column: "sample_count",
+    type: "SimpleAggregateFunction(sum, UInt64)",
+    fromRaw: "toUInt64(count())",
+    merge: "sum",
+  },
+  sum: {
+    column: "value_sum",
+    type: "SimpleAggregateFunction(sum, Float64)",
+    fromRaw: "sum(value)",
+    merge: "sum",
+  },
+  min: {
+    column: "value_min",
+    type: "SimpleAggregateFunction(min, Float64)",
+    fromRaw: "min(value)",
+    merge: "min",
+  },
+  max: {
+    column: "value_max",
+    type: "SimpleAggregateFunction(max, Float64)",
+    fromRaw: "max(value)",
+    merge: "max",
+  },
+  q: {
+    column: "value_q",
+    type: `AggregateFunction(quantileDD(${ACC}, 0.5), Float64)`,
+    fromRaw: `quantileDDState(${ACC}, 0.5)(value)`,
+    merge: "quantileDD",
+  },
+} as const satisfies Record<string, RollupState>;
+
+export type SampleState = keyof typeof SAMPLE_ROLLUP_STATES;
+
 export type InferenceState = keyof typeof INFERENCE_ROLLUP_STATES;
 export const INFERENCE_STATE_NAMES = Object.keys(INFERENCE_ROLLUP_STATES) as InferenceState[];
 

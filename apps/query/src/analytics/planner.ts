@@ -11,9 +11,15 @@ export type Segment =
  * Rules (migrations/0004 header): a grain g serves a bucket exactly when both of its edges are
  * multiples of g since the epoch. The planner takes the coarsest grain that divides every interior
  * edge, reads that rollup for the widest g-aligned stretch, and covers the unaligned ends (from_date
- * or to_date between grain marks, e.g. to_date = now) with finer grains, down to raw rows for the
- * last < 5 minutes. All pieces produce the same mergeable states, so the merge is exact. When no
+ * or to_date between grain marks, e.g. to_date = now) with finer grains down to the hour, and raw rows
+ * for the last < 1 hour. All pieces produce the same mergeable states, so the merge is exact. When no
  * grain divides the interior edges, or the request needs columns only the raw table has, it is raw.
+ *
+ * Why not the 5-minute grain at the ends: an end between 5-minute marks needs raw rows anyway, and
+ * a raw piece scans the month's partition whatever its length (the raw table is sorted by project,
+ * model, endpoint before time, so every granule spans the month); widening it from < 5 minutes to
+ * < 1 hour adds only that hour's rows, while a 5-minute piece reads whole granules of sketch states
+ * (docs/QUERY.md, "Where the time goes"). The 5-minute grain still serves buckets whose edges need it.
  */
 export function planSegments(edges: readonly number[], rawOnly: boolean): Segment[] {
   const fromMs = edges[0]!;
@@ -23,7 +29,8 @@ export function planSegments(edges: readonly number[], rawOnly: boolean): Segmen
   const start = GRAINS_COARSE_FIRST.findIndex((g) => interior.every((e) => e % GRAIN_MS[g] === 0));
   if (start < 0) return [{ source: "raw", fromMs, toMs }];
   const out: Segment[] = [];
-  cover(fromMs, toMs, GRAINS_COARSE_FIRST.slice(start), out);
+  const ladder = GRAINS_COARSE_FIRST.slice(start);
+  cover(fromMs, toMs, ladder.length > 1 ? ladder.filter((g) => g !== "5m") : ladder, out);
   return out.sort((a, b) => a.fromMs - b.fromMs);
 }
 

@@ -5,11 +5,9 @@
  */
 import {
   INFERENCE_ROLLUP_STATES,
-  INFERENCE_STATE_NAMES,
-  QUANTILE_RELATIVE_ACCURACY,
+  SAMPLE_ROLLUP_STATES,
   Tables,
   hasTier,
-  levelLiteral,
   mergeStatesSql,
   type Grain,
   type RollupLevel,
@@ -24,8 +22,9 @@ export interface BuiltQuery {
   query_params: Record<string, unknown>;
 }
 
-export type Dim = "model" | "project" | "endpoint" | "user_project" | "api_key" | "cluster";
-export const DIMS: readonly Dim[] = ["model", "project", "endpoint", "user_project", "api_key", "cluster"];
+/** Allow-list of the group / filter dimensions (the request schemas' enum). */
+export const DIM_VALUES = ["model", "project", "endpoint", "user_project", "api_key", "cluster"] as const;
+export type Dim = (typeof DIM_VALUES)[number];
 export type FilterKey = Dim | "prompt";
 
 /** Values of one filter split by form: UUID-looking values match the id column, others the name column. */
@@ -76,38 +75,42 @@ export const SAMPLE_DIMS: Readonly<Partial<Record<Dim, string>>> = {
   cluster: "cluster",
 };
 
+type StateExpr = { inner: string; raw: string; outer: (c: string) => string };
+
 /**
- * The inference states, as the rollup declares them (packages/schema rollups.ts): the column a rollup
- * row holds, the same state from raw rows, and the merge into the final value.
+ * A declared rollup state (packages/schema rollups.ts) as the query uses it: the column a rollup row
+ * holds, the same state from raw rows, and the merge into the final value.
  */
-const ROLLUP_EXPR: Readonly<
-  Record<InferenceAgg, { inner: string; raw: string; outer: (c: string) => string }>
-> = Object.fromEntries(
-  INFERENCE_STATE_NAMES.map((name) => {
-    const st: RollupState = INFERENCE_ROLLUP_STATES[name];
-    // Decimal cost sums leave the engine as Float64: the answers are JSON numbers.
-    const outer =
-      st.merge === "sum" && st.type.includes("Decimal")
-        ? (c: string) => `toFloat64(${mergeStatesSql(st.merge, c)})`
-        : (c: string) => mergeStatesSql(st.merge, c, STANDARD_LEVELS);
-    return [name, { inner: st.column, raw: st.fromRaw, outer }];
-  }),
-) as Record<InferenceAgg, { inner: string; raw: string; outer: (c: string) => string }>;
+function stateExpr(st: RollupState): StateExpr {
+  // Decimal cost sums leave the engine as Float64: the answers are JSON numbers.
+  const outer =
+    st.merge === "sum" && st.type.includes("Decimal")
+      ? (c: string) => `toFloat64(${mergeStatesSql(st.merge, c)})`
+      : (c: string) => mergeStatesSql(st.merge, c, STANDARD_LEVELS);
+  return { inner: st.column, raw: st.fromRaw, outer };
+}
 
-const SAMPLE_EXPR: Readonly<Record<SampleAgg, { inner: string; raw: string; outer: (c: string) => string }>> =
-  {
-    count: { inner: "sample_count", raw: "toUInt64(count())", outer: (c) => `sum(${c})` },
-    sum: { inner: "value_sum", raw: "sum(value)", outer: (c) => `sum(${c})` },
-    min: { inner: "value_min", raw: "min(value)", outer: (c) => `min(${c})` },
-    max: { inner: "value_max", raw: "max(value)", outer: (c) => `max(${c})` },
-    q: {
-      inner: "value_q",
-      raw: `quantileDDState(${QUANTILE_RELATIVE_ACCURACY}, 0.5)(value)`,
-      outer: (c) => mergeStatesSql("quantileDD", c, STANDARD_LEVELS),
-    },
-  };
+function exprsOf<K extends string>(states: Record<K, RollupState>): Readonly<Record<K, StateExpr>> {
+  return Object.fromEntries(
+    (Object.entries(states) as Array<[K, RollupState]>).map(([k, st]) => [k, stateExpr(st)]),
+  ) as Record<K, StateExpr>;
+}
 
-const level = levelLiteral;
+const ROLLUP_EXPR = exprsOf(INFERENCE_ROLLUP_STATES);
+const SAMPLE_EXPR = exprsOf(SAMPLE_ROLLUP_STATES);
+
+/**
+ * A sketch column merged once for the standard levels and a seed `aggregation: percentile` level:
+ * `<alias>` holds the standard quantiles, `<alias>p` the extra one (one merge instead of two).
+ */
+function sketchWithExtraLevel(column: string, alias: string, extraLevel: number): string[] {
+  const n = STANDARD_LEVELS.length;
+  return [
+    `${mergeStatesSql("quantileDD", column, [...STANDARD_LEVELS, extraLevel])} AS ${alias}_all`,
+    `arraySlice(${alias}_all, 1, ${n}) AS ${alias}`,
+    `${alias}_all[${n + 1}] AS ${alias}p`,
+  ];
+}
 
 export interface StatesSpec {
   db: string;
@@ -241,57 +244,60 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
   const parts: string[] = [];
   const needsQp = spec.extraLevel !== undefined;
   const innerAggs = [...spec.aggs];
+  const raws: string[] = [];
   spec.segments.forEach((seg, i) => {
     params[`s${i}_from`] = seg.fromMs;
     params[`s${i}_to`] = seg.toMs;
-    if (seg.source === "rollup") {
-      const table = `${spec.db}.${Tables.inferenceRollup}`;
-      // Grain and level are allow-listed literals (the declaration's own values).
-      const where = [
-        `grain = '${seg.grain}'`,
-        `level = '${levelFor(seg.grain, rollupLevel(spec))}'`,
-        `bucket_start >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
-        `bucket_start < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
-        ...inferenceFilterSql(spec.filters, false, params),
-      ];
-      const cols = [
-        `${BUCKET_OF("toInt64(toUnixTimestamp(bucket_start)) * 1000")} AS b`,
-        ...inferenceDimSelect(spec.dims, false),
-        ...innerAggs.map((a) => `${ROLLUP_EXPR[a].inner} AS st_${a}`),
-      ];
-      parts.push(`SELECT ${cols.join(", ")}\nFROM ${table}\nWHERE ${where.join("\n  AND ")}`);
-    } else {
-      const table = `${spec.db}.${Tables.inferenceEvents}`;
-      const where = [
-        `request_arrival_time >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
-        `request_arrival_time < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
-        ...(spec.promptOnly ? ["prompt_id IS NOT NULL"] : []),
-        ...inferenceFilterSql(spec.filters, true, params),
-      ];
-      const dimCols = inferenceDimSelect(spec.dims, true);
-      const cols = [
-        `${BUCKET_OF("toUnixTimestamp64Milli(request_arrival_time)")} AS b`,
-        ...dimCols,
-        ...innerAggs.map((a) => `${ROLLUP_EXPR[a].raw} AS st_${a}`),
-      ];
-      const group = [
-        "b",
-        ...spec.dims.flatMap((d) => [`g_${d}_id`, ...(INFERENCE_DIMS[d].name ? [`g_${d}_name`] : [])]),
-      ];
-      parts.push(
-        `SELECT ${cols.join(", ")}\nFROM ${table} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY ${group.join(", ")}`,
+    if (seg.source === "raw") {
+      raws.push(
+        `request_arrival_time >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC') AND ` +
+          `request_arrival_time < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
       );
+      return;
     }
+    const table = `${spec.db}.${Tables.inferenceRollup}`;
+    // Grain and level are allow-listed literals (the declaration's own values).
+    const where = [
+      `grain = '${seg.grain}'`,
+      `level = '${levelFor(seg.grain, rollupLevel(spec))}'`,
+      `bucket_start >= fromUnixTimestamp64Milli({s${i}_from:Int64}, 'UTC')`,
+      `bucket_start < fromUnixTimestamp64Milli({s${i}_to:Int64}, 'UTC')`,
+      ...inferenceFilterSql(spec.filters, false, params),
+    ];
+    const cols = [
+      `${BUCKET_OF("toInt64(toUnixTimestamp(bucket_start)) * 1000")} AS b`,
+      ...inferenceDimSelect(spec.dims, false),
+      ...innerAggs.map((a) => `${ROLLUP_EXPR[a].inner} AS st_${a}`),
+    ];
+    parts.push(`SELECT ${cols.join(", ")}\nFROM ${table}\nWHERE ${where.join("\n  AND ")}`);
   });
-  const od = outerDims(spec.dims, (d) => INFERENCE_DIMS[d].name !== null);
-  const outerAggs = innerAggs.map((a) => `${ROLLUP_EXPR[a].outer(`st_${a}`)} AS a_${a}`);
-  if (needsQp) {
-    const lv = level(spec.extraLevel!);
-    for (const m of ["latency", "ttft"] as const) {
-      if (innerAggs.includes(`${m}_q`))
-        outerAggs.push(`quantileDDMerge(${QUANTILE_RELATIVE_ACCURACY}, ${lv})(st_${m}_q) AS a_${m}_qp`);
-    }
+  if (raws.length > 0) {
+    // Every raw stretch (head and tail of a range) in one piece: one scan of the raw table.
+    const table = `${spec.db}.${Tables.inferenceEvents}`;
+    const where = [
+      raws.length === 1 ? raws[0]! : `(${raws.map((r) => `(${r})`).join(" OR ")})`,
+      ...(spec.promptOnly ? ["prompt_id IS NOT NULL"] : []),
+      ...inferenceFilterSql(spec.filters, true, params),
+    ];
+    const cols = [
+      `${BUCKET_OF("toUnixTimestamp64Milli(request_arrival_time)")} AS b`,
+      ...inferenceDimSelect(spec.dims, true),
+      ...innerAggs.map((a) => `${ROLLUP_EXPR[a].raw} AS st_${a}`),
+    ];
+    const group = [
+      "b",
+      ...spec.dims.flatMap((d) => [`g_${d}_id`, ...(INFERENCE_DIMS[d].name ? [`g_${d}_name`] : [])]),
+    ];
+    parts.push(
+      `SELECT ${cols.join(", ")}\nFROM ${table} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY ${group.join(", ")}`,
+    );
   }
+  const od = outerDims(spec.dims, (d) => INFERENCE_DIMS[d].name !== null);
+  const outerAggs = innerAggs.flatMap((a) =>
+    needsQp && (a === "latency_q" || a === "ttft_q")
+      ? sketchWithExtraLevel(`st_${a}`, `a_${a}`, spec.extraLevel!)
+      : [`${ROLLUP_EXPR[a].outer(`st_${a}`)} AS a_${a}`],
+  );
   const query =
     `SELECT b, ${[...od.select, ...outerAggs].join(", ")}\n` +
     `FROM (\n${parts.join("\nUNION ALL\n")}\n)\n` +
@@ -344,10 +350,11 @@ export function buildSampleStatesQuery(spec: SampleStatesSpec): BuiltQuery {
     }
   });
   const group = ["b", "g_metric", ...spec.dims.map((d) => `g_${d}_id`)];
-  const outerAggs = spec.aggs.map((a) => `${SAMPLE_EXPR[a].outer(`${a}_s`)} AS a_${a}`);
-  if (spec.extraLevel !== undefined && spec.aggs.includes("q")) {
-    outerAggs.push(`quantileDDMerge(${QUANTILE_RELATIVE_ACCURACY}, ${level(spec.extraLevel)})(q_s) AS a_qp`);
-  }
+  const outerAggs = spec.aggs.flatMap((a) =>
+    spec.extraLevel !== undefined && a === "q"
+      ? sketchWithExtraLevel("q_s", "a_q", spec.extraLevel)
+      : [`${SAMPLE_EXPR[a].outer(`${a}_s`)} AS a_${a}`],
+  );
   const query =
     `SELECT ${[...group, ...outerAggs].join(", ")}\n` +
     `FROM (\n${parts.join("\nUNION ALL\n")}\n)\n` +

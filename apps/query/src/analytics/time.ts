@@ -10,7 +10,7 @@ export function isValidZone(zone: string): boolean {
 const HAS_OFFSET = /T.*(Z|[+-]\d{2}(:?\d{2})?)$/i;
 
 /**
- * ISO-8601 date or date-time to epoch ms. Text without an offset is read in `zone` (BRIEF §6).
+ * ISO-8601 date or date-time to epoch ms. Text without an offset is read in `zone` (docs/QUERY.md, "Times").
  * Returns null when the text is not a date.
  */
 export function parseDate(text: string, zone: string): number | null {

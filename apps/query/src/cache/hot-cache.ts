@@ -14,11 +14,15 @@ export interface HotEntry {
  * The in-process key: method, path and exact body for POST; method and whole URL for GET. Computed
  * from the raw request both by the host's fast path and by the router, so each finds what the other stored.
  */
+const EXPLAIN_RE = /[?&]explain=(1|true)(&|$)/;
+
 export function hotKey(
   method: string | undefined,
   url: string,
   body: Buffer | null | undefined,
 ): string | null {
+  // An explained answer (?explain=1) carries its own timings: never served from or stored in this layer.
+  if (EXPLAIN_RE.test(url)) return null;
   if (method === "GET") return `GET ${url}`;
   if (method !== "POST" || !body) return null;
   const q = url.indexOf("?");

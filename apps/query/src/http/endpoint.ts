@@ -3,6 +3,8 @@
  * Handlers are two-phase so the cache is consulted before any statement runs:
  *   1. prepare(input)  → validated, normalised request (+ cache key and range end for the TTL);
  *   2. run()           → the answer object (use cases called with a per-request SqlRunner).
+ * Every answer carries `Server-Timing` with its steps; `?explain=1` also adds a `meta` object (how
+ * the answer was made: tiers per statement, rows and bytes read, cache, steps) and is never cached.
  */
 import type { ServerResponse } from "node:http";
 import type { Request, Response, Router } from "express";
@@ -15,7 +17,7 @@ import { hotKey, type HotCache, type HotEntry } from "../cache/hot-cache";
 import { cacheKey, ttlFor } from "../cache/keys";
 import type { QueryMetrics } from "../ops/metrics";
 import type { PerfTracker } from "../ops/perf";
-import type { ExecClock } from "../ops/sql-runner";
+import type { ExecClock, StatementRecord } from "../ops/sql-runner";
 import type { createValidator } from "./validate";
 
 export interface Input {
@@ -28,12 +30,29 @@ export interface RequestContext {
   sql: SqlRunner;
   nowMs: number;
   log: Logger;
+  /** Milliseconds per step; a use case adds its own (plan, run, shape). */
+  steps: Record<string, number>;
+}
+
+/** The tiers that served one part of a statement's range (`raw`, `dims_5m`, `model_1h`, `total_1d`, …). */
+export interface PartRecord {
+  tier: string;
+  fromMs: number;
+  toMs: number;
+}
+
+export interface Outcome {
+  body: unknown;
+  plan?: string;
+  status?: number;
+  /** Per statement label: the tiers that served each part of its range (for `meta`). */
+  parts?: Record<string, PartRecord[]>;
 }
 
 export interface Prepared {
   /** Normalised request; present = cacheable. */
   cache?: { normalised: unknown; toMs: number };
-  run(rc: RequestContext): Promise<{ body: unknown; plan?: string; status?: number }>;
+  run(rc: RequestContext): Promise<Outcome>;
 }
 
 export interface Endpoint {
@@ -49,6 +68,21 @@ export interface Endpoint {
   /** Statuses documented besides 200 / 422. */
   responses?: Record<string, string>;
   prepare(input: Input, nowMs: number): Prepared;
+}
+
+type Meta = Omit<Endpoint, "method" | "body" | "query" | "prepare">;
+
+/**
+ * A POST endpoint whose handler receives the body typed from its JSON schema (`T` is the schema's
+ * `FromSchema` type, declared beside it): the edge validates the body against exactly this schema
+ * before `prepare` runs, so the narrowing below is what validation established.
+ */
+export function postEndpoint<T>(
+  body: object,
+  meta: Meta & { prepare(body: T, nowMs: number, input: Input): Prepared },
+): Endpoint {
+  const { prepare, ...rest } = meta;
+  return { ...rest, method: "post", body, prepare: (input, nowMs) => prepare(input.body as T, nowMs, input) };
 }
 
 export interface MountDeps {
@@ -76,6 +110,9 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
     brotli: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } },
   });
   for (const ep of endpoints) {
+    if (ep.body) deps.validator.precompile(ep.body, "body");
+    if (ep.query) deps.validator.precompile(ep.query, "query");
+    if (ep.params) deps.validator.precompile(ep.params, "path");
     const handler = route(async (req: Request, res: Response) => {
       const started = performance.now();
       const processKey = hotKey(ep.method.toUpperCase(), req.originalUrl, rawBodyOf(req));
@@ -84,23 +121,31 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
         serveHot(hotHit, req.headers["accept-encoding"], res, deps, started);
         return;
       }
-      const clock: ExecClock = { executeMs: 0, statements: 0, resultRows: 0 };
+      const explain = req.query.explain === "1" || req.query.explain === "true";
+      const clock: ExecClock = {
+        executeMs: 0,
+        statements: 0,
+        resultRows: 0,
+        ...(explain ? { explain: [] } : {}),
+      };
+      const steps: Record<string, number> = {};
+      let t = started;
+      const lap = (step: string) => {
+        const now = performance.now();
+        steps[step] = (steps[step] ?? 0) + (now - t);
+        t = now;
+      };
       let cacheState = "bypass";
       let status = 200;
       let plan: string | null = null;
-      let planMs = 0;
-      let executeMs = 0;
-      let serialiseMs = 0;
       try {
         const input: Input = {
           body: ep.method === "post" ? (req.body ?? {}) : undefined,
-          query: req.query as Record<string, unknown>,
+          query: { ...(req.query as Record<string, unknown>) },
           params: req.params as Record<string, string>,
         };
-        if (ep.query) {
-          input.query = coerceBySchema(ep.query, input.query);
-          deps.validator.check(ep.query, input.query, "query");
-        }
+        if (explain) delete input.query.explain;
+        if (ep.query) deps.validator.check(ep.query, input.query, "query");
         if (ep.body) deps.validator.check(ep.body, input.body, "body");
         if (ep.params) deps.validator.check(ep.params, input.params, "path");
         const nowMs = deps.now();
@@ -111,36 +156,48 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
           ttl = ttlFor(prepared.cache.toMs, nowMs, deps.ttl);
           if (ttl > 0) key = cacheKey(`${ep.method}:${ep.path}`, prepared.cache.normalised);
         }
-        planMs = performance.now() - started;
+        lap("parse");
         if (key) {
           const hit = await deps.cache.get(key);
+          lap("cache");
           deps.metrics.cacheEvents.inc({ event: hit === null ? "miss" : "hit" });
-          if (hit !== null) {
+          // An explained request is always computed (its meta tells how); `cache` says whether a
+          // plain one would have been served from the shared cache.
+          if (hit !== null && explain) cacheState = "hit";
+          else if (hit !== null) {
             cacheState = "hit";
             if (processKey) deps.hot.set(processKey, hit, { plan: null, route: ep.path }, ttl);
             res.setHeader("X-Cache", "HIT");
             res.setHeader("X-Cache-Layer", "shared");
+            res.setHeader("Server-Timing", serverTiming(steps));
             res.type("application/json").send(hit);
             return;
-          }
-          cacheState = "miss";
+          } else cacheState = "miss";
         }
-        const t1 = performance.now();
-        const out = await prepared.run({ sql: deps.sqlFor(clock), nowMs, log: deps.log });
-        const t2 = performance.now();
-        executeMs = t2 - t1;
+        const timedSteps = Object.keys(steps).length;
+        const out = await prepared.run({ sql: deps.sqlFor(clock), nowMs, log: deps.log, steps });
+        // A use case that times its own steps (plan, run, shape) covers the run; others are one step.
+        if (Object.keys(steps).length === timedSteps) lap("run");
+        else t = performance.now();
+        steps.engine = clock.executeMs;
         plan = out.plan ?? null;
         status = out.status ?? 200;
         const text = JSON.stringify(out.body);
-        serialiseMs = performance.now() - t2;
-        if (key && status === 200 && Buffer.byteLength(text) <= deps.maxCacheEntryBytes) {
+        lap("serialise");
+        if (key && status === 200 && !explain && Buffer.byteLength(text) <= deps.maxCacheEntryBytes) {
           // Not awaited on the response path beyond the cache's own short timeout.
           await deps.cache.set(key, text, ttl);
           if (processKey) deps.hot.set(processKey, text, { plan, route: ep.path }, ttl);
+          lap("cache");
         }
         if (plan) res.setHeader("X-Query-Plan", plan);
-        if (key) res.setHeader("X-Cache", "MISS");
-        res.status(status).type("application/json").send(text);
+        if (key && !explain) res.setHeader("X-Cache", "MISS");
+        res.setHeader("Server-Timing", serverTiming(steps));
+        const meta = explain ? explainMeta(cacheState, plan, out.parts ?? {}, clock, steps, started) : null;
+        res
+          .status(status)
+          .type("application/json")
+          .send(meta ? withMeta(text, meta) : text);
       } catch (err) {
         status = -1;
         throw err;
@@ -160,10 +217,11 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
           at: new Date().toISOString(),
           route: `${ep.method.toUpperCase()} ${ep.path}`,
           total_ms: round(totalMs),
-          plan_ms: round(planMs),
-          execute_ms: round(executeMs),
-          serialise_ms: round(serialiseMs),
+          plan_ms: round((steps.parse ?? 0) + (steps.cache ?? 0) + (steps.plan ?? 0)),
+          execute_ms: round((steps.run ?? 0) + (steps.shape ?? 0)),
+          serialise_ms: round(steps.serialise ?? 0),
           engine_ms: round(clock.executeMs),
+          steps_ms: roundAll(steps),
           statements: clock.statements,
           result_rows: clock.resultRows,
           cache: cacheState,
@@ -231,17 +289,63 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-/** Query strings are text: numbers and booleans are converted where the schema says so. */
-function coerceBySchema(schema: object, q: Record<string, unknown>): Record<string, unknown> {
-  const props = (schema as { properties?: Record<string, { type?: string }> }).properties ?? {};
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(q)) {
-    const t = props[k]?.type;
-    if (typeof v === "string" && (t === "integer" || t === "number") && /^-?\d+(\.\d+)?$/.test(v))
-      out[k] = Number(v);
-    else if (typeof v === "string" && t === "boolean" && (v === "true" || v === "false"))
-      out[k] = v === "true";
-    else out[k] = v;
-  }
-  return out;
+function roundAll(steps: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, round(v)]));
+}
+
+/** `Server-Timing: parse;dur=0.4, plan;dur=0.1, …` (browsers' developer tools show it). */
+function serverTiming(steps: Record<string, number>): string {
+  return Object.entries(steps)
+    .map(([k, v]) => `${k};dur=${round(v)}`)
+    .join(", ");
+}
+
+/** How an answer was made, for `?explain=1` (docs/QUERY.md, "Explain"). */
+export interface AnswerMeta {
+  cache: string;
+  plan: string | null;
+  statements: Array<StatementRecord & { parts: Array<{ tier: string; from: string; to: string }> }>;
+  rows_read: number | null;
+  bytes_read: number | null;
+  timings_ms: Record<string, number>;
+}
+
+function explainMeta(
+  cache: string,
+  plan: string | null,
+  parts: Record<string, PartRecord[]>,
+  clock: ExecClock,
+  steps: Record<string, number>,
+  started: number,
+): AnswerMeta {
+  const statements = (clock.explain ?? []).map((s) => ({
+    ...s,
+    ms: round(s.ms),
+    parts: (parts[s.label] ?? []).map((p) => ({
+      tier: p.tier,
+      from: new Date(p.fromMs).toISOString(),
+      to: new Date(p.toMs).toISOString(),
+    })),
+  }));
+  const sum = (f: (s: StatementRecord) => number | null | undefined) =>
+    statements.length === 0 || statements.some((s) => f(s) == null)
+      ? statements.length === 0
+        ? 0
+        : null
+      : statements.reduce((n, s) => n + f(s)!, 0);
+  return {
+    cache,
+    plan,
+    statements,
+    rows_read: sum((s) => s.rows_read),
+    bytes_read: sum((s) => s.bytes_read),
+    timings_ms: { ...roundAll(steps), total: round(performance.now() - started) },
+  };
+}
+
+/** The answer text with `meta` as its last field (answers are JSON objects). */
+function withMeta(text: string, meta: AnswerMeta): string {
+  return text.endsWith("}")
+    ? `${text.slice(0, -1)}${text === "{}" ? "" : ","}"meta":${JSON.stringify(meta)}}`
+    : text;
 }

@@ -2,7 +2,9 @@
  * Request schemas (JSON Schema 2020-12 subset that ajv and OpenAPI 3.1 both read). The same objects
  * validate requests and make /openapi.json.
  */
+import type { FromSchema } from "json-schema-to-ts";
 import { Tables } from "@budmetrics/schema";
+import { DIM_VALUES } from "../analytics/queries";
 const str = (maxLength = 256) => ({ type: "string", maxLength }) as const;
 const dateText = {
   type: "string",
@@ -17,7 +19,6 @@ const filterValue = {
   description: "scalar or list; UUID values match the id column, other values the name column",
 } as const;
 const metricName = { type: "string", pattern: "^[a-z][a-z0-9_.]*$", maxLength: 100 } as const;
-export const DIM_VALUES = ["model", "project", "endpoint", "user_project", "api_key", "cluster"] as const;
 const groupBy = {
   anyOf: [
     { type: "array", items: { enum: DIM_VALUES }, maxItems: 5 },
@@ -89,72 +90,7 @@ export const analyticsBody = {
     limit: { anyOf: [{ type: "integer", minimum: 1, maximum: 10000 }, { type: "null" }] },
   },
 } as const;
-
-const rangeProps = {
-  from_date: dateText,
-  to_date: { anyOf: [dateText, { type: "null" }] },
-  timezone,
-} as const;
-
-export const aggregatedBody = {
-  type: "object",
-  additionalProperties: false,
-  required: ["metrics", "from_date"],
-  properties: {
-    metrics: { type: "array", items: metricName, minItems: 1, maxItems: 30 },
-    ...rangeProps,
-    filters,
-    group_by: groupBy,
-    data_source: { enum: ["inference", "prompt"] },
-  },
-} as const;
-
-export const TIME_SERIES_INTERVALS = [
-  "1m",
-  "5m",
-  "15m",
-  "30m",
-  "1h",
-  "6h",
-  "12h",
-  "1d",
-  "1w",
-  "1M",
-  "1q",
-  "1y",
-] as const;
-
-export const timeSeriesBody = {
-  type: "object",
-  additionalProperties: false,
-  required: ["metrics", "from_date"],
-  properties: {
-    metrics: { type: "array", items: metricName, minItems: 1, maxItems: 30 },
-    ...rangeProps,
-    interval: { enum: TIME_SERIES_INTERVALS },
-    filters,
-    group_by: groupBy,
-    fill_gaps: { type: "boolean" },
-    data_source: { enum: ["inference", "prompt"] },
-  },
-} as const;
-
-export const latencyDistributionBody = {
-  type: "object",
-  additionalProperties: false,
-  required: ["from_date"],
-  properties: {
-    ...rangeProps,
-    filters,
-    buckets: {
-      type: "array",
-      items: { type: "number", minimum: 0, maximum: 86_400_000 },
-      minItems: 1,
-      maxItems: 50,
-      description: "ascending bucket edges in ms; the last bucket is open-ended",
-    },
-  },
-} as const;
+export type AnalyticsBody = FromSchema<typeof analyticsBody>;
 
 export const SORT_FIELDS = ["timestamp", "tokens", "latency", "cost"] as const;
 

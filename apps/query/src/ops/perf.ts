@@ -7,6 +7,8 @@ export interface PerfRecord {
   execute_ms: number;
   serialise_ms: number;
   engine_ms: number;
+  /** Every step of the request (parse, cache, plan, run, shape, serialise; engine is within run). */
+  steps_ms: Record<string, number>;
   statements: number;
   result_rows: number;
   cache: string;

@@ -12,11 +12,24 @@ export interface Guardrails {
   maxRowsToRead: number;
 }
 
-/** Per-request accumulator of engine time, so a request can report plan / execute / serialise. */
+/** One statement of a request, as `meta` reports it. */
+export interface StatementRecord {
+  label: string;
+  ms: number;
+  result_rows: number;
+  /** Engine's estimate (EXPLAIN ESTIMATE: granules of the parts it would read); explain only. */
+  rows_read?: number | null;
+  /** rows_read × each table's average stored row size; explain only. */
+  bytes_read?: number | null;
+}
+
+/** Per-request accumulator of engine time, so a request can report its steps. */
 export interface ExecClock {
   executeMs: number;
   statements: number;
   resultRows: number;
+  /** Set by `?explain=1`: each statement is recorded, and its read estimated after it answered. */
+  explain?: StatementRecord[];
 }
 
 export function createSqlRunner(
@@ -30,7 +43,8 @@ export function createSqlRunner(
   return {
     db: ch.database,
     async run<T>(label: string, q: BuiltQuery, opts: { maxResultRows?: number } = {}): Promise<T[]> {
-      // Statement-level SETTINGS only: per-call settings would leak in embedded mode (BRIEF §2).
+      // Statement-level SETTINGS only: in embedded mode a per-call setting is SET on the shared
+      // session and leaks into every later call (docs/ARCHITECTURE.md, "Two ways to run").
       const sql = withQuerySettings(q.query, {
         max_execution_time: guard.maxExecutionSeconds,
         timeout_overflow_mode: "throw",
@@ -59,6 +73,11 @@ export function createSqlRunner(
           clock.executeMs += ms;
           clock.statements += 1;
           clock.resultRows += rows.length;
+          if (clock.explain) {
+            const rec: StatementRecord = { label, ms, result_rows: rows.length };
+            clock.explain.push(rec);
+            Object.assign(rec, await estimateRead(ch, q));
+          }
         }
         return rows;
       } catch (err) {
@@ -80,14 +99,6 @@ export function createSqlRunner(
   };
 }
 
-/** A runner for one request: same guardrails, its own clock. */
-export function withClock(
-  base: { ch: ClickHouse; guard: Guardrails; metrics: QueryMetrics },
-  clock: ExecClock,
-) {
-  return createSqlRunner(base.ch, base.guard, base.metrics, clock);
-}
-
 /** Rows the engine expects to read for a SELECT (EXPLAIN ESTIMATE: parts × granules, no data read). */
 export async function estimateRows(ch: ClickHouse, q: BuiltQuery): Promise<number | null> {
   try {
@@ -95,5 +106,34 @@ export async function estimateRows(ch: ClickHouse, q: BuiltQuery): Promise<numbe
     return rows.reduce((n, r) => n + Number(r.rows), 0);
   } catch {
     return null;
+  }
+}
+
+/** Rows (EXPLAIN ESTIMATE) and bytes (× each table's average stored row size) a SELECT would read. */
+export async function estimateRead(
+  ch: ClickHouse,
+  q: BuiltQuery,
+): Promise<{ rows_read: number | null; bytes_read: number | null }> {
+  try {
+    const est = await ch.query<{ table: string; rows: number | string }>(
+      `EXPLAIN ESTIMATE ${q.query}`,
+      q.query_params,
+    );
+    const tables = [...new Set(est.map((e) => e.table))];
+    const sizes = await ch.query<{ table: string; row_bytes: number }>(
+      "SELECT table, sum(bytes_on_disk) / greatest(sum(rows), 1) AS row_bytes FROM system.parts " +
+        "WHERE database = {db:String} AND active AND table IN {tables:Array(String)} GROUP BY table",
+      { db: ch.database, tables },
+    );
+    const rowBytes = new Map(sizes.map((s) => [s.table, Number(s.row_bytes)]));
+    let rows = 0;
+    let bytes = 0;
+    for (const e of est) {
+      rows += Number(e.rows);
+      bytes += Number(e.rows) * (rowBytes.get(e.table) ?? 0);
+    }
+    return { rows_read: rows, bytes_read: Math.round(bytes) };
+  } catch {
+    return { rows_read: null, bytes_read: null };
   }
 }

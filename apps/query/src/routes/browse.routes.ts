@@ -1,6 +1,6 @@
-import { resolveRange } from "../analytics/request";
+import { resolveRange } from "../analytics/parse";
 import { isValidZone } from "../analytics/time";
-import { INFERENCE_METRICS, METRIC_UNITS } from "../analytics/catalog";
+import { INFERENCE_CATALOG, INFERENCE_METRICS } from "../analytics/catalog";
 import {
   decodeCursor,
   getInference,
@@ -179,7 +179,11 @@ export function browseEndpoints(opts: BrowseRouteOptions): Endpoint[] {
               body: {
                 object: "metric_types",
                 items: [
-                  ...INFERENCE_METRICS.map((name) => ({ name, kind: "inference", unit: METRIC_UNITS[name] })),
+                  ...INFERENCE_METRICS.map((name) => ({
+                    name,
+                    kind: "inference",
+                    unit: INFERENCE_CATALOG[name].unit,
+                  })),
                   ...samples.map((s) => ({ name: s.name, kind: "sample", unit: null, samples: s.samples })),
                 ],
               },

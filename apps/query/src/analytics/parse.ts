@@ -1,17 +1,18 @@
 /**
- * Normalises both request shapes of POST /observability/analytics (BRIEF §6) into one query.
- * Type checks are done by the JSON schema before this runs; this file adds the rules that span fields.
+ * Step 1 of an analytics request (parse → plan → run → shape): both request shapes of
+ * POST /observability/analytics (docs/QUERY.md) into one `AnalyticsQuery`. Type checks are done by
+ * the JSON schema before this runs (the body arrives typed from it); this adds the rules that span
+ * fields, resolves dates in the zone and metric names through the catalog.
  */
-import type { SeedAggregation } from "./catalog";
-import { INFERENCE_METRICS, METRIC_ALIASES, type InferenceMetric } from "./catalog";
+import type { AnalyticsBody } from "../http/schemas";
+import { INFERENCE_CATALOG, METRIC_ALIASES, type RequestedMetric, type SeedAggregation } from "./catalog";
 import type { Dim, FilterKey, Filters } from "./queries";
 import { isValidZone, parseDate, type Unit } from "./time";
 import { queryErrors, validation } from "../errors";
 
 export interface AnalyticsQuery {
   shape: "bud" | "seed";
-  /** Output key (as requested) and what it resolves to. */
-  metrics: Array<{ key: string; inference?: InferenceMetric; sample?: string; field?: string }>;
+  metrics: RequestedMetric[];
   fromMs: number;
   toMs: number;
   /** to_date was null / absent: the range ends now. */
@@ -30,11 +31,9 @@ export interface AnalyticsQuery {
   aggregation?: SeedAggregation;
   comparisonPeriods: number;
   limit: number | null;
-  /** One bucket over the whole range (aggregated metrics, usage). */
-  wholeRange?: boolean;
 }
 
-export const SEED_INTERVALS: Readonly<Record<string, Unit>> = {
+export const SEED_INTERVALS: Readonly<Record<NonNullable<AnalyticsBody["interval"]>, Unit>> = {
   minutely: "minute",
   hourly: "hour",
   daily: "day",
@@ -51,32 +50,12 @@ export function isUuid(s: string): boolean {
 }
 
 /** Scalar or list → ids (UUID-shaped, lower-cased) and names. */
-export function splitFilterValues(v: string | string[]): { ids: string[]; names: string[] } {
+export function splitFilterValues(v: string | readonly string[]): { ids: string[]; names: string[] } {
   const list = Array.isArray(v) ? v : [v];
   const ids: string[] = [];
   const names: string[] = [];
   for (const s of list) (isUuid(s) ? ids : names).push(isUuid(s) ? s.toLowerCase() : s);
   return { ids: [...new Set(ids)].sort(), names: [...new Set(names)].sort() };
-}
-
-export interface RawAnalyticsBody {
-  metrics: string[];
-  from_date?: string;
-  to_date?: string | null;
-  frequency_unit?: Unit;
-  frequency_interval?: number | null;
-  filters?: Record<string, string | string[]> | null;
-  group_by?: Dim[] | Dim | null;
-  return_delta?: boolean;
-  fill_time_gaps?: boolean;
-  topk?: number | null;
-  data_source?: "inference" | "prompt";
-  timezone?: string;
-  time_range?: { from_date: string; to_date?: string | null };
-  interval?: string;
-  aggregation?: SeedAggregation;
-  comparison?: { type: "previous_period"; periods?: number };
-  limit?: number | null;
 }
 
 /** The rollups' DateTime columns cover 1970..2106: dates outside are refused rather than wrapped. */
@@ -85,11 +64,16 @@ const MAX_DATE_MS = Date.parse("2106-01-01T00:00:00Z");
 
 export interface RangeLimits {
   maxRangeDays: number;
+  /** to_date = now is snapped down to a multiple of this (s) so short-lived cache entries can be shared. */
+  nowSnapSeconds?: number;
 }
 
-export function parseFilters(raw: Record<string, string | string[]> | null | undefined): Filters {
+export function parseFilters(
+  raw: Partial<Record<FilterKey, string | readonly string[]>> | null | undefined,
+): Filters {
   const filters: Filters = {};
   for (const [k, v] of Object.entries(raw ?? {})) {
+    if (v === undefined) continue;
     const split = splitFilterValues(v);
     if (split.ids.length + split.names.length === 0) continue;
     filters[k as FilterKey] = split;
@@ -128,32 +112,39 @@ export function resolveRange(
   return { fromMs, toMs, toIsNow };
 }
 
-export function resolveMetrics(names: string[]): AnalyticsQuery["metrics"] {
-  const seen = new Set<string>();
-  const out: AnalyticsQuery["metrics"] = [];
-  for (const key of names) {
-    if (seen.has(key)) continue;
-    seen.add(key);
-    if ((INFERENCE_METRICS as readonly string[]).includes(key))
-      out.push({ key, inference: key as InferenceMetric });
-    else if (METRIC_ALIASES[key]) {
-      // Rate aliases rank and report by their rate field.
-      const field = /rate$/.test(key) ? (key === "cache_hit_rate" ? "hit_rate" : "rate") : undefined;
-      out.push({ key, inference: METRIC_ALIASES[key], ...(field ? { field } : {}) });
-    } else out.push({ key, sample: key });
+export function resolveMetrics(names: readonly string[]): RequestedMetric[] {
+  const out: RequestedMetric[] = [];
+  for (const key of new Set(names)) {
+    const alias = METRIC_ALIASES[key];
+    if (Object.hasOwn(INFERENCE_CATALOG, key))
+      out.push({ key, inference: key as keyof typeof INFERENCE_CATALOG });
+    else if (alias)
+      out.push({ key, inference: alias.metric, ...(alias.field ? { field: alias.field } : {}) });
+    else out.push({ key, sample: key });
   }
   return out;
 }
 
+/** to_date = now, snapped down to a multiple of `snapSeconds` (never to or before from_date). */
+export function snapNow<R extends { fromMs: number; toMs: number; toIsNow: boolean }>(
+  r: R,
+  snapSeconds: number,
+): R {
+  if (!r.toIsNow || snapSeconds <= 0) return r;
+  const step = snapSeconds * 1000;
+  const snapped = Math.floor(r.toMs / step) * step;
+  return snapped > r.fromMs ? { ...r, toMs: snapped } : r;
+}
+
 export function parseAnalyticsRequest(
-  body: RawAnalyticsBody,
+  body: AnalyticsBody,
   nowMs: number,
   limits: RangeLimits,
 ): AnalyticsQuery {
   const seed = body.time_range !== undefined || body.interval !== undefined;
   const timezone = body.timezone ?? "UTC";
   if (!isValidZone(timezone)) throw validation(`timezone must be an IANA time zone name, got "${timezone}"`);
-  const groupBy =
+  const groupBy: Dim[] =
     body.group_by == null ? [] : Array.isArray(body.group_by) ? [...new Set(body.group_by)] : [body.group_by];
   const filters = parseFilters(body.filters);
   const metrics = resolveMetrics(body.metrics);
@@ -170,7 +161,7 @@ export function parseAnalyticsRequest(
     }
     if (!body.time_range) throw validation("time_range is required with interval");
     if (!body.interval) throw validation("interval is required with time_range");
-    unit = SEED_INTERVALS[body.interval]!;
+    unit = SEED_INTERVALS[body.interval];
     range = resolveRange(body.time_range.from_date, body.time_range.to_date, timezone, nowMs, limits);
   } else {
     if (body.from_date === undefined) throw validation("from_date is required");
@@ -201,7 +192,7 @@ export function parseAnalyticsRequest(
   return {
     shape: seed ? "seed" : "bud",
     metrics,
-    ...range,
+    ...snapNow(range, limits.nowSnapSeconds ?? 0),
     unit,
     interval,
     calendar,
