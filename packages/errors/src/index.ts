@@ -117,6 +117,11 @@ export const commonErrors = defineErrors({
     retryable: false,
     doc: "an applied migration file was edited after it was applied",
   },
+  STARTUP_CONFLICT: {
+    kind: "conflict",
+    retryable: false,
+    doc: "start-up found its data folder or port held by another process (details.variable names the setting to change)",
+  },
   SHUTTING_DOWN: {
     kind: "unavailable",
     retryable: true,

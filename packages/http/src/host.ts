@@ -1,6 +1,8 @@
 import http from "node:http";
+import net from "node:net";
 import express from "express";
 import { Registry, collectDefaultMetrics } from "prom-client";
+import { commonErrors, type AppError } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
 import type { Lifecycle } from "@budmetrics/lifecycle";
 import {
@@ -103,6 +105,45 @@ export function createRegistry(defaultMetrics = true): Registry {
   return registry;
 }
 
+/**
+ * Fails with STARTUP_CONFLICT when HOST:PORT cannot be bound, before anything else starts (an
+ * embedded engine would otherwise open its folder and migrate, only to give it up). A port taken
+ * between this check and the real listen is still reported the same way by listen().
+ */
+export async function assertPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once("error", (err) => reject(listenConflict(err, host, port) ?? err));
+    probe.listen({ port, host, exclusive: true }, () => resolve());
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
+/** A listen failure the operator fixes by changing PORT or HOST (serverConfigSchema), as STARTUP_CONFLICT. */
+function listenConflict(err: unknown, host: string, port: number): AppError | null {
+  const code = (err as NodeJS.ErrnoException).code;
+  const conflict = (variable: string, message: string) =>
+    commonErrors.create("STARTUP_CONFLICT", message, { details: { variable }, cause: err });
+  switch (code) {
+    case "EADDRINUSE":
+      return conflict(
+        "PORT",
+        `port ${port} on ${host} is already in use: stop the process that holds it or set PORT to a free port`,
+      );
+    case "EACCES":
+      return conflict(
+        "PORT",
+        `port ${port} on ${host} needs privileges this process lacks: set PORT above 1023`,
+      );
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+      return conflict("HOST", `cannot listen on ${host}: set HOST to an address of this machine`);
+    default:
+      return null;
+  }
+}
+
 /** Listens and registers the shutdown order: stop accepting → drain → close server → close apps. */
 export async function listen(
   app: http.RequestListener,
@@ -118,7 +159,7 @@ export async function listen(
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err) => reject(listenConflict(err, opts.host, opts.port) ?? err));
     // A deep accept backlog: a thousand dashboards connecting at once must not be refused by the kernel.
     server.listen({ port: opts.port, host: opts.host, backlog: 4096 }, () => resolve());
   });

@@ -150,3 +150,5 @@ export { createHost, createRegistry, hostSettings, listen } from "./host";
 export { jsonBody, rawBodyOf, type FastPath } from "./fast-path";
 export { withTurnBudget } from "./turn-budget";
 export { serverConfigSchema, redisConfigSchema, appTokenConfigSchema } from "./server-config";
+export { runEntryPoint, startupFailure, EXIT_CONFIG, EXIT_FAILED } from "./entry-point";
+export type { EntryPoint, EntryPointContext, Started } from "./entry-point";
