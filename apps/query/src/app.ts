@@ -78,7 +78,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
         nowSnapSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,
       }),
       ...browseEndpoints({ maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS, previewChars: 200, geoLookup }),
-      ...opsEndpoints({ ch: deps.ch, cache, hot, perf }),
+      ...opsEndpoints({ ch: deps.ch, cache, hot, perf, log }),
     ].filter((e) => !taken.has(`${e.method} ${e.path}`)),
   ];
   let accepting = true;

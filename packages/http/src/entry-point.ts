@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, type ConfigOf, type Schema } from "@budmetrics
 import { isAppError } from "@budmetrics/errors";
 import { createLifecycle, type Lifecycle } from "@budmetrics/lifecycle";
 import { createLogger, type Logger } from "@budmetrics/logger";
-import type { MountedApp } from "./index";
+import type { AdminWithoutToken, MountedApp } from "./index";
 import { assertPortFree, createHost, createRegistry, hostSettings, listen } from "./host";
 import type { serverConfigSchema } from "./server-config";
 
@@ -30,6 +30,8 @@ export interface EntryPoint<S extends ServerSchema> {
   schema: S;
   checks?: ReadonlyArray<(c: ConfigOf<S>) => string | undefined>;
   env?: NodeJS.ProcessEnv;
+  /** `/admin/*` while ADMIN_API_TOKEN is unset (host default: off). */
+  adminWithoutToken?: AdminWithoutToken;
   /** Opens clients and builds the apps; the runner serves them. */
   start(ctx: EntryPointContext<S>): Promise<Started>;
 }
@@ -60,7 +62,13 @@ export async function runEntryPoint<S extends ServerSchema>(ep: EntryPoint<S>): 
     await assertPortFree(server.HOST, server.PORT);
     const registry = createRegistry();
     const started = await ep.start({ config, log, lifecycle, registry });
-    const host = createHost({ apps: started.apps, log, registry, ...hostSettings(server) });
+    const host = createHost({
+      apps: started.apps,
+      log,
+      registry,
+      ...hostSettings(server),
+      adminWithoutToken: ep.adminWithoutToken ?? "off",
+    });
     try {
       await listen(host, {
         host: server.HOST,

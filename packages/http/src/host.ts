@@ -6,7 +6,10 @@ import { commonErrors, type AppError } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
 import type { Lifecycle } from "@budmetrics/lifecycle";
 import {
+  adminGuard,
   appTokenGuard,
+  isAdminPath,
+  type AdminWithoutToken,
   errorHandler,
   healthReport,
   route,
@@ -25,6 +28,10 @@ export interface HostOptions {
   health?: Record<string, HealthCheck>;
   /** APP_API_TOKEN: required in `dapr-api-token` on every app route (health and /metrics exempt). */
   appApiToken?: string | null;
+  /** ADMIN_API_TOKEN: required as `Authorization: Bearer …` on `/admin/*` (adminGuard). */
+  adminApiToken?: string | null;
+  /** `/admin/*` while ADMIN_API_TOKEN is unset: loopback only, or off (the default). */
+  adminWithoutToken?: AdminWithoutToken;
   /** HTTP_REQUESTS_PER_TURN: requests dispatched per event-loop turn (0 = unbounded). */
   requestsPerTurn?: number;
 }
@@ -71,6 +78,7 @@ export function createHost(opts: HostOptions): http.RequestListener {
     }),
   );
   app.use(appTokenGuard(opts.appApiToken ?? null));
+  app.use(adminGuard(opts.adminApiToken ?? null, opts.adminWithoutToken ?? "off"));
   for (const a of opts.apps) app.use(a.router);
   app.use((req, res) => {
     res
@@ -82,7 +90,8 @@ export function createHost(opts: HostOptions): http.RequestListener {
   const matches = tokenMatcher(opts.appApiToken ?? null);
   const listener = withFastPaths(app, fastPaths, {
     log: opts.log,
-    tokenOk: (req) => matches(headerValue(req.headers["dapr-api-token"])),
+    // Admin requests always go through the router and its guard.
+    tokenOk: (req) => !isAdminPath(req.url ?? "/") && matches(headerValue(req.headers["dapr-api-token"])),
   });
   return withTurnBudget(listener, opts.requestsPerTurn ?? DEFAULT_REQUESTS_PER_TURN, opts.log);
 }
@@ -94,9 +103,14 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 /** The host options every entry point reads from its server config (serverConfigSchema). */
 export function hostSettings(config: {
   APP_API_TOKEN: string | null;
+  ADMIN_API_TOKEN: string | null;
   HTTP_REQUESTS_PER_TURN: number;
-}): Pick<HostOptions, "appApiToken" | "requestsPerTurn"> {
-  return { appApiToken: config.APP_API_TOKEN, requestsPerTurn: config.HTTP_REQUESTS_PER_TURN };
+}): Pick<HostOptions, "appApiToken" | "adminApiToken" | "requestsPerTurn"> {
+  return {
+    appApiToken: config.APP_API_TOKEN,
+    adminApiToken: config.ADMIN_API_TOKEN,
+    requestsPerTurn: config.HTTP_REQUESTS_PER_TURN,
+  };
 }
 
 export function createRegistry(defaultMetrics = true): Registry {

@@ -31,6 +31,60 @@ export function appTokenGuard(token: string | null): RequestHandler {
   };
 }
 
+/** Every app's administrative routes live under this prefix (query app: stats, optimize, cache). */
+export const ADMIN_PATH_PREFIX = "/admin/";
+
+export function isAdminPath(pathname: string): boolean {
+  return pathname.startsWith(ADMIN_PATH_PREFIX) || pathname === "/admin";
+}
+
+/**
+ * What admin routes do when ADMIN_API_TOKEN is unset: "loopback" = answer requests from this machine
+ * only (the embedded all-in-one on a laptop); "off" = answer none (split mode, where every request
+ * arrives from the Dapr sidecar on loopback, so loopback says nothing about the caller).
+ */
+export type AdminWithoutToken = "loopback" | "off";
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === "::1" || /^(::ffff:)?127\./.test(address);
+}
+
+/**
+ * The guard of `/admin/*` (after the app token, which still applies). ADMIN_API_TOKEN set: the request
+ * must carry `Authorization: Bearer <token>` (constant-time compare) → else 401 ADMIN_TOKEN_INVALID.
+ * Unset: 403 ADMIN_DISABLED, except from loopback when `withoutToken` is "loopback". The socket's
+ * address is what counts, never a forwarding header.
+ */
+export function adminGuard(token: string | null, withoutToken: AdminWithoutToken): RequestHandler {
+  const matches = tokenMatcher(token);
+  return (req, res, next) => {
+    if (!isAdminPath(req.path)) return next();
+    if (token) {
+      const auth = req.header("authorization");
+      const bearer = auth && /^Bearer /i.test(auth) ? auth.slice(7).trim() : undefined;
+      if (matches(bearer)) return next();
+      res.status(401).json({
+        error: {
+          code: "ADMIN_TOKEN_INVALID",
+          message: "admin routes need the header Authorization: Bearer <ADMIN_API_TOKEN>",
+        },
+      });
+      return;
+    }
+    if (withoutToken === "loopback" && isLoopback(req.socket.remoteAddress)) return next();
+    res.status(403).json({
+      error: {
+        code: "ADMIN_DISABLED",
+        message:
+          withoutToken === "loopback"
+            ? "admin routes answer requests from this machine only while ADMIN_API_TOKEN is unset"
+            : "admin routes are off while ADMIN_API_TOKEN is unset",
+      },
+    });
+  };
+}
+
 /** Error body shared by every route: `{ error: { code, message, ...details } }`. */
 export function errorBody(err: AppError): { error: Record<string, unknown> } {
   return { error: err.toJSON() };
@@ -149,6 +203,11 @@ export interface MountedApp {
 export { createHost, createRegistry, hostSettings, listen } from "./host";
 export { jsonBody, rawBodyOf, type FastPath } from "./fast-path";
 export { withTurnBudget } from "./turn-budget";
-export { serverConfigSchema, redisConfigSchema, appTokenConfigSchema } from "./server-config";
+export {
+  serverConfigSchema,
+  redisConfigSchema,
+  appTokenConfigSchema,
+  adminTokenConfigSchema,
+} from "./server-config";
 export { runEntryPoint, startupFailure, EXIT_CONFIG, EXIT_FAILED } from "./entry-point";
 export type { EntryPoint, EntryPointContext, Started } from "./entry-point";
