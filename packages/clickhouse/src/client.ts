@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { createClient, type ClickHouseClient } from "@clickhouse/client";
-import { commonErrors } from "@budmetrics/errors";
+import { AppError, commonErrors } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
 import type { ClickHouseConfig } from "./config";
 import { DeadlineExceeded, toClickHouseAppError } from "./errors";
@@ -39,7 +39,7 @@ export interface ClickHouse {
     columns: readonly string[],
     opts?: CallOptions,
   ): Promise<void>;
-  ping(): Promise<{ ok: true } | { ok: false; error: string }>;
+  ping(): Promise<{ ok: true } | { ok: false; error: string; detail: string }>;
   close(): Promise<void>;
 }
 
@@ -299,7 +299,10 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
         });
         return { ok: true };
       } catch (err) {
-        return { ok: false, error: err instanceof Error ? err.message : String(err) };
+        // `error` may reach a health answer: public words only; `detail` (engine text) is for logs and CLIs.
+        const detail = err instanceof Error ? err.message : String(err);
+        const error = err instanceof AppError ? err.publicMessage : "ClickHouse did not answer the ping";
+        return { ok: false, error, detail };
       }
     },
     async close() {

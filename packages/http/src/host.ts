@@ -18,6 +18,7 @@ import {
   type MountedApp,
 } from "./index";
 import { withFastPaths, type FastPath } from "./fast-path";
+import { assignRequestId } from "./request-id";
 import { DEFAULT_REQUESTS_PER_TURN, withTurnBudget } from "./turn-budget";
 
 export interface HostOptions {
@@ -93,7 +94,11 @@ export function createHost(opts: HostOptions): http.RequestListener {
     // Admin requests always go through the router and its guard.
     tokenOk: (req) => !isAdminPath(req.url ?? "/") && matches(headerValue(req.headers["dapr-api-token"])),
   });
-  return withTurnBudget(listener, opts.requestsPerTurn ?? DEFAULT_REQUESTS_PER_TURN, opts.log);
+  const budgeted = withTurnBudget(listener, opts.requestsPerTurn ?? DEFAULT_REQUESTS_PER_TURN, opts.log);
+  return (req, res) => {
+    assignRequestId(req, res);
+    budgeted(req, res);
+  };
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

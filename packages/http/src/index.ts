@@ -3,6 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { AppError, httpStatusForKind, isAppError } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
 import type { FastPath } from "./fast-path";
+import { requestIdOf } from "./request-id";
 
 /** Paths reachable without the Dapr app token: the sidecar's health probe sends none. */
 export const TOKEN_EXEMPT_PATHS = new Set(["/health", "/healthz", "/readyz", "/observability/health"]);
@@ -134,15 +135,32 @@ export function errorHandler(log: Logger) {
       res.status(415).json({ error: { code: "REQUEST_UNSUPPORTED_ENCODING", message: e.message } });
       return;
     }
+    const requestId = requestIdOf(req);
     if (isAppError(err)) {
       const status = httpStatusForKind(err.kind);
       if (status === 503) res.setHeader("Retry-After", "5");
-      if (status >= 500) log.error({ err, path: req.path }, "request failed");
-      res.status(status).json(errorBody(err));
+      // The detail (engine text) goes to the log under the request id; the answer has the public words.
+      if (status >= 500) log.error({ err, path: req.path, requestId }, "request failed");
+      // A 5xx answer is code, kind, words and the request id: its details (the engine's error type,
+      // a statement's reason) stay in the log line above.
+      const body =
+        status >= 500
+          ? {
+              error: {
+                code: err.code,
+                kind: err.kind,
+                message: err.publicMessage,
+                ...(requestId ? { request_id: requestId } : {}),
+              },
+            }
+          : errorBody(err);
+      res.status(status).json(body);
       return;
     }
-    log.error({ err, path: req.path }, "unexpected error");
-    res.status(500).json({ error: { code: "INTERNAL", message: "internal error" } });
+    log.error({ err, path: req.path, requestId }, "unexpected error");
+    res.status(500).json({
+      error: { code: "INTERNAL", message: "internal error", ...(requestId ? { request_id: requestId } : {}) },
+    });
   };
 }
 
@@ -169,7 +187,9 @@ export async function healthReport(checks: Record<string, HealthCheck>) {
       try {
         return [name, await check()] as const;
       } catch (err) {
-        return [name, { status: "down", error: err instanceof Error ? err.message : String(err) }] as const;
+        // A health answer is public: an AppError's public words, never a raw error's text.
+        const error = isAppError(err) ? err.publicMessage : "the check failed";
+        return [name, { status: "down", error }] as const;
       }
     }),
   );
@@ -211,3 +231,4 @@ export {
 } from "./server-config";
 export { runEntryPoint, startupFailure, EXIT_CONFIG, EXIT_FAILED } from "./entry-point";
 export type { EntryPoint, EntryPointContext, Started } from "./entry-point";
+export { assignRequestId, requestIdOf, REQUEST_ID_HEADER } from "./request-id";
