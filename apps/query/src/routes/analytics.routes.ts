@@ -8,6 +8,7 @@ import {
   type RawAnalyticsBody,
 } from "../analytics/request";
 import { isValidZone, type Unit } from "../analytics/time";
+import { coverageNotes, type Retention } from "../analytics/coverage";
 import type { Dim } from "../analytics/queries";
 import { latencyDistribution } from "../browse/service";
 import { validation } from "../errors";
@@ -25,6 +26,8 @@ export interface AnalyticsRouteOptions {
   maxRangeDays: number;
   /** to_date = now is snapped down to a multiple of this (s) so short-lived cache entries can be shared. */
   nowSnapSeconds: number;
+  /** Retention of the raw table and the rollups, for the notes of ranges older than the raw horizon. */
+  retention?: () => Promise<Retention | null>;
 }
 
 /** Keyed by the schema's interval enum: adding an interval to one without the other fails to compile. */
@@ -79,8 +82,13 @@ export function analyticsEndpoints(opts: AnalyticsRouteOptions): Endpoint[] {
         return {
           cache: { normalised: query, toMs: query.toMs },
           async run(rc) {
-            const out = await createAnalyticsService(rc.sql, opts.limits).run(query);
-            return { body: out.response, plan: out.plan };
+            const [out, retention] = await Promise.all([
+              createAnalyticsService(rc.sql, opts.limits).run(query),
+              opts.retention?.() ?? null,
+            ]);
+            // Present only when the range reaches past a table's retention (docs/QUERY.md, "Retention").
+            const notes = retention ? coverageNotes(query, retention, rc.nowMs) : [];
+            return { body: notes.length > 0 ? { ...out.response, notes } : out.response, plan: out.plan };
           },
         };
       },
