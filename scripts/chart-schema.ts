@@ -48,6 +48,7 @@ export const chartDerived = {
     CLICKHOUSE_PASSWORD: "clickhouse.password or clickhouse.existingSecret",
     REDIS_URL: "redis.url or redis.existingSecret",
     APP_API_TOKEN: 'appToken.value or appToken.existingSecret (key "token")',
+    ADMIN_API_TOKEN: "adminToken.value or adminToken.existingSecret (optional: unset = /admin/* off)",
   },
   notSet: {
     DATA_DIR: "embedded engine only: the image has no chdb and the chart always sets CLICKHOUSE_URL",
@@ -226,6 +227,11 @@ export function chartValuesSchema(): JsonSchema {
         existingSecretKey: { type: "string", minLength: 1 },
       }),
       appToken: strict({ value: str, existingSecret: str }),
+      adminToken: strict({
+        value: str,
+        existingSecret: str,
+        existingSecretKey: { type: "string", minLength: 1 },
+      }),
       config: configMapSchema(
         shared,
         sharedSchema,

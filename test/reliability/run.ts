@@ -59,6 +59,7 @@ const P = {
   hostileEvents: FULL ? 100_000 : 5_000,
   hostileQueries: FULL ? 10_000 : 1_000,
   idleConnections: FULL ? 2_000 : 500,
+  adminEvents: FULL ? 200_000 : 20_000,
   bodyMb: 100,
 };
 const REDIS_URL = "redis://127.0.0.1:6379";
@@ -542,6 +543,90 @@ async function idleAndHuge() {
   );
 }
 
+// --- 8. /admin/optimize under load: one at a time, bounded ---------------------------------------
+async function adminOptimize() {
+  const svc = await startService({ DATA_DIR: tempDir("admin") });
+  // Inside the raw retention (older events are refused as expired), over three monthly partitions.
+  const now = Date.now();
+  const evs = [
+    ...generateInferences({
+      seed: 8_000,
+      count: P.adminEvents,
+      startMs: now - 80 * 86_400_000,
+      endMs: now,
+      catalogue,
+      idVersion: 7,
+    }),
+  ].map((d) => inferenceCloudEvent(d, "rel-admin") as Record<string, unknown>);
+  const load = evs.slice(0, Math.floor(evs.length * 0.9));
+  const live = evs.slice(load.length);
+  for (let i = 0; i < load.length; i += 1_000) {
+    const r = await post(
+      `${svc.url}/observability/add`,
+      JSON.stringify({ events: load.slice(i, i + 1_000) }),
+    );
+    if (r.status !== 200) throw new Error(`loading answered ${r.status}`);
+  }
+  // Steady ingestion (batches of 100) and health probes, measured before and during the optimizes.
+  const ingestMs: { before: number[]; during: number[] } = { before: [], during: [] };
+  const healthMs: { before: number[]; during: number[] } = { before: [], during: [] };
+  // A holder, not a let: the loops below read what the main flow sets later.
+  const state: { phase: "before" | "during" | "done" } = { phase: "before" };
+  const phaseNow = () => state.phase;
+  let ingestFails = 0;
+  let healthFails = 0;
+  let next = 0;
+  const ingesting = (async () => {
+    while (state.phase !== "done" && next < live.length) {
+      const r = await post(
+        `${svc.url}/observability/add`,
+        JSON.stringify({ events: live.slice(next, next + 100) }),
+      );
+      next += 100;
+      if (r.status !== 200) ingestFails++;
+      const ph = phaseNow();
+      if (ph !== "done") ingestMs[ph].push(r.ms);
+      await sleep(50);
+    }
+  })();
+  const probing = (async () => {
+    while (state.phase !== "done") {
+      const r = await get(`${svc.url}/health`);
+      if (r.status !== 200) healthFails++;
+      const ph = phaseNow();
+      if (ph !== "done") healthMs[ph].push(r.ms);
+      await sleep(100);
+    }
+  })();
+  await sleep(3_000);
+  state.phase = "during";
+  const t0 = performance.now();
+  // 16 at once, as the issue's measurement did: one runs, the others are told so.
+  const answers = await Promise.all(
+    Array.from({ length: 16 }, () => post(`${svc.url}/admin/optimize`, JSON.stringify({ final: true }))),
+  );
+  const optimizeMs = performance.now() - t0;
+  state.phase = "done";
+  await Promise.all([ingesting, probing]);
+  const statuses: Record<number, number> = {};
+  for (const a of answers) statuses[a.status] = (statuses[a.status] ?? 0) + 1;
+  const refused = answers
+    .filter((a) => a.status === 409)
+    .every((a) => a.text.includes("ADMIN_OPTIMIZE_RUNNING"));
+  const rss = svc.rssMb();
+  await svc.stop();
+  const p = (xs: number[], q: number) => percentile(xs, q).toFixed(0);
+  record(
+    `16 concurrent POST /admin/optimize {"final":true} over ${P.adminEvents.toLocaleString("en-US")} events (3 months) during ingestion`,
+    statuses[200] === 1 && statuses[409] === 15 && refused && healthFails === 0 && ingestFails === 0,
+    `statuses ${Object.entries(statuses)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(
+        ", ",
+      )}; optimize ${(optimizeMs / 1000).toFixed(1)} s; health ${healthMs.during.length} probes during, 0 not 200 (${healthFails} failed), p50/p99 ${p(healthMs.before, 50)}/${p(healthMs.before, 99)} ms before, ${p(healthMs.during, 50)}/${p(healthMs.during, 99)} ms during; ingest batches p50/p99 ${p(ingestMs.before, 50)}/${p(ingestMs.before, 99)} ms before, ${p(ingestMs.during, 50)}/${p(ingestMs.during, 99)} ms during (${ingestFails} not 200); RSS ${rss.toFixed(0)} MB`,
+  );
+}
+
 const SCENARIOS: Record<string, () => Promise<void>> = {
   kill: killDuringIngest,
   storm: redeliveryStorm,
@@ -550,6 +635,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   "hostile-events": hostileEventsScenario,
   "hostile-queries": hostileQueriesScenario,
   idle: idleAndHuge,
+  admin: adminOptimize,
 };
 
 async function main() {

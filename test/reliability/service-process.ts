@@ -29,7 +29,13 @@ async function main() {
   const collector = await composeCollector(config, { ch, log, registry });
   const query = await composeQuery(config, { ch, log, registry });
   const server = http.createServer(
-    createHost({ apps: [collector, query], log, registry, ...hostSettings(config) }),
+    createHost({
+      apps: [collector, query],
+      log,
+      registry,
+      ...hostSettings(config),
+      adminWithoutToken: "loopback",
+    }),
   );
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(config.PORT, "127.0.0.1", resolve));

@@ -14,6 +14,7 @@ import { createValidator } from "./http/validate";
 import { createQueryMetrics } from "./ops/metrics";
 import { createPerfTracker } from "./ops/perf";
 import { createSqlRunner } from "./ops/sql-runner";
+import { createRetentionReader } from "./ops/retention";
 import { analyticsEndpoints } from "./routes/analytics.routes";
 import { browseEndpoints } from "./routes/browse.routes";
 import { compatEndpoints } from "./compat/routes";
@@ -83,9 +84,10 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
         limits,
         maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS,
         nowSnapSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,
+        retention: createRetentionReader(deps.ch),
       }),
       ...browseEndpoints({ maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS, previewChars: 200, geoLookup }),
-      ...opsEndpoints({ ch: deps.ch, cache, hot, perf }),
+      ...opsEndpoints({ ch: deps.ch, cache, hot, perf, log }),
     ].filter((e) => !taken.has(`${e.method} ${e.path}`)),
   ];
   // First-use costs paid before the first request (analytics/warm-up.ts); bounded, never fatal.

@@ -34,6 +34,11 @@ export const queryErrors = defineErrors({
     doc: "a pagination cursor could not be decoded",
   },
   INFERENCE_NOT_FOUND: { kind: "not_found", retryable: false, doc: "no inference has this id" },
+  ADMIN_OPTIMIZE_RUNNING: {
+    kind: "conflict",
+    retryable: true,
+    doc: "POST /admin/optimize while another optimize of this process is still running",
+  },
   GEO_DATABASE_UNAVAILABLE: {
     kind: "internal",
     retryable: false,

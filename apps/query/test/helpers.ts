@@ -161,7 +161,8 @@ export async function startApp(
     ...(opts.cache ? { cache: opts.cache } : {}),
     ...(opts.nowMs !== undefined ? { now: () => opts.nowMs! } : {}),
   });
-  const host = createHost({ apps: [app], log, registry });
+  // As the all-in-one mounts it: /admin/* from loopback without ADMIN_API_TOKEN.
+  const host = createHost({ apps: [app], log, registry, adminWithoutToken: "loopback" });
   const server = http.createServer(host);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -38,7 +38,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "budmetrics.needsSecret" -}}
-{{- if or (not .Values.clickhouse.existingSecret) (not .Values.redis.existingSecret) (not .Values.appToken.existingSecret) -}}
+{{- if or (not .Values.clickhouse.existingSecret) (not .Values.redis.existingSecret) (not .Values.appToken.existingSecret) (and .Values.adminToken.value (not .Values.adminToken.existingSecret)) -}}
 true
 {{- end -}}
 {{- end -}}
@@ -151,6 +151,18 @@ dapr.io/config: {{ $root.Values.dapr.config | quote }}
     secretKeyRef:
       name: {{ include "budmetrics.tokenSecret" . }}
       key: token
+{{- /* Optional: without a value or a Secret, ADMIN_API_TOKEN stays unset and /admin/* answer 403. */}}
+- name: ADMIN_API_TOKEN
+  valueFrom:
+    secretKeyRef:
+      {{- if .Values.adminToken.existingSecret }}
+      name: {{ .Values.adminToken.existingSecret }}
+      key: {{ .Values.adminToken.existingSecretKey }}
+      {{- else }}
+      name: {{ include "budmetrics.secretName" . }}
+      key: ADMIN_API_TOKEN
+      {{- end }}
+      optional: true
 {{- end -}}
 
 {{- define "budmetrics.podSecurityContext" -}}

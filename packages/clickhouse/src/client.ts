@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { createClient, type ClickHouseClient } from "@clickhouse/client";
-import { commonErrors } from "@budmetrics/errors";
+import { AppError, commonErrors } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
 import type { ClickHouseConfig } from "./config";
 import { DeadlineExceeded, toClickHouseAppError } from "./errors";
@@ -39,7 +39,7 @@ export interface ClickHouse {
     columns: readonly string[],
     opts?: CallOptions,
   ): Promise<void>;
-  ping(): Promise<{ ok: true } | { ok: false; error: string }>;
+  ping(): Promise<{ ok: true } | { ok: false; error: string; detail: string }>;
   close(): Promise<void>;
 }
 
@@ -123,6 +123,47 @@ function loadChdbConnection(): { createChdbConnection: (o: { path: string }) => 
   }
 }
 
+/**
+ * The engine locks `<dataDir>/status` and writes its process id there. A live process under that id
+ * (other than this one) holds the folder: refused as STARTUP_CONFLICT naming DATA_DIR. A status file
+ * left by a killed process names a dead id and is no conflict. Where /proc exists, an id reused by a
+ * process that is not node is not taken for the holder either.
+ */
+export function assertDataDirFree(dataDir: string, cause?: unknown): void {
+  const holder = dataDirHolder(dataDir);
+  if (holder === null) return;
+  throw commonErrors.create(
+    "STARTUP_CONFLICT",
+    `the data folder ${dataDir} is in use by process ${holder}: stop that process or set DATA_DIR to another folder`,
+    { details: { variable: "DATA_DIR" }, ...(cause === undefined ? {} : { cause }) },
+  );
+}
+
+function dataDirHolder(dataDir: string): number | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dataDir, "status"), "utf8");
+  } catch {
+    return null;
+  }
+  const pid = Number(/^PID:\s*(\d+)/m.exec(text)?.[1]);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM: alive but another user's; ESRCH: gone.
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return null;
+  }
+  try {
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    if (!/node|budmetrics|chdb/i.test(cmdline)) return null;
+  } catch (err) {
+    // Gone since the check; without /proc (macOS) the live id is all there is to go by.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" && fs.existsSync("/proc/self")) return null;
+  }
+  return pid;
+}
+
 export async function createClickHouse(config: ClickHouseConfig, log: Logger): Promise<ClickHouse> {
   const chLog = log.child({ component: "clickhouse" });
   const database = config.CLICKHOUSE_DATABASE;
@@ -150,7 +191,15 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
     dataDir = path.resolve(config.DATA_DIR);
     fs.mkdirSync(dataDir, { recursive: true });
     const { createChdbConnection } = loadChdbConnection();
-    const connection = createChdbConnection({ path: dataDir });
+    // Checked before opening: the engine prints its own lock error to stderr when it fails.
+    assertDataDirFree(dataDir);
+    let connection: unknown;
+    try {
+      connection = createChdbConnection({ path: dataDir });
+    } catch (err) {
+      assertDataDirFree(dataDir, err);
+      throw err;
+    }
     client = createClient({ connection } as unknown as Parameters<typeof createClient>[0]);
     const ext = (connection as ChdbConnectionLike).chdb;
     rawInsert = ext.rawInsert.bind(ext);
@@ -250,7 +299,10 @@ export async function createClickHouse(config: ClickHouseConfig, log: Logger): P
         });
         return { ok: true };
       } catch (err) {
-        return { ok: false, error: err instanceof Error ? err.message : String(err) };
+        // `error` may reach a health answer: public words only; `detail` (engine text) is for logs and CLIs.
+        const detail = err instanceof Error ? err.message : String(err);
+        const error = err instanceof AppError ? err.publicMessage : "ClickHouse did not answer the ping";
+        return { ok: false, error, detail };
       }
     },
     async close() {

@@ -1,4 +1,5 @@
-export { createClickHouse, withQuerySettings, SESSION_SETTINGS } from "./client";
+export { assertDataDirFree, createClickHouse, withQuerySettings, SESSION_SETTINGS } from "./client";
+export { openClickHouse } from "./open";
 export type { ClickHouse, ClickHouseMode, CallOptions } from "./client";
 export { clickhouseConfigSchema, migrateConfigSchema } from "./config";
 export type { ClickHouseConfig } from "./config";

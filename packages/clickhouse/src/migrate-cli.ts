@@ -23,9 +23,9 @@ async function connectWithRetries(connect: () => Promise<ClickHouse>, maxRetries
     if (ping.ok) return ch;
     await ch.close().catch(() => undefined);
     if (attempt >= maxRetries)
-      throw new Error(`ClickHouse not reachable after ${attempt + 1} attempts: ${ping.error}`);
+      throw new Error(`ClickHouse not reachable after ${attempt + 1} attempts: ${ping.detail}`);
     process.stderr.write(
-      `clickhouse not ready (${ping.error}); retry ${attempt + 1}/${maxRetries} in ${delayMs} ms\n`,
+      `clickhouse not ready (${ping.detail}); retry ${attempt + 1}/${maxRetries} in ${delayMs} ms\n`,
     );
     await new Promise((r) => setTimeout(r, delayMs));
   }

@@ -6,6 +6,7 @@ export type ErrorKind =
   | "validation"
   | "malformed"
   | "unauthorized"
+  | "forbidden"
   | "unsupported"
   | "not_found"
   | "conflict"
@@ -84,6 +85,8 @@ export function httpStatusForKind(kind: ErrorKind): number {
       return 400;
     case "unauthorized":
       return 401;
+    case "forbidden":
+      return 403;
     case "unsupported":
       return 415;
     case "not_found":
@@ -133,6 +136,11 @@ export const commonErrors = defineErrors({
     retryable: false,
     doc: "an applied migration file was edited after it was applied",
   },
+  STARTUP_CONFLICT: {
+    kind: "conflict",
+    retryable: false,
+    doc: "start-up found its data folder or port held by another process (details.variable names the setting to change)",
+  },
   SHUTTING_DOWN: {
     kind: "unavailable",
     retryable: true,
@@ -146,6 +154,16 @@ export const httpErrors = defineErrors({
     kind: "unauthorized",
     retryable: false,
     doc: "APP_API_TOKEN is set and the dapr-api-token header is missing or different",
+  },
+  ADMIN_TOKEN_INVALID: {
+    kind: "unauthorized",
+    retryable: false,
+    doc: "ADMIN_API_TOKEN is set and an /admin/* request lacks Authorization: Bearer <that token>",
+  },
+  ADMIN_DISABLED: {
+    kind: "forbidden",
+    retryable: false,
+    doc: "ADMIN_API_TOKEN is unset: /admin/* answers none (split mode) or loopback only (embedded)",
   },
   REQUEST_MALFORMED_JSON: { kind: "malformed", retryable: false, doc: "the request body is not JSON" },
   REQUEST_MALFORMED_BODY: {

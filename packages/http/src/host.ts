@@ -1,11 +1,16 @@
 import http from "node:http";
+import net from "node:net";
 import express from "express";
 import { Registry, collectDefaultMetrics } from "prom-client";
+import { commonErrors, type AppError } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
 import type { Lifecycle } from "@budmetrics/lifecycle";
 import { httpErrors } from "@budmetrics/errors";
 import {
+  adminGuard,
   appTokenGuard,
+  isAdminPath,
+  type AdminWithoutToken,
   errorHandler,
   healthReport,
   route,
@@ -15,6 +20,7 @@ import {
   type MountedApp,
 } from "./index";
 import { withFastPaths, type FastPath } from "./fast-path";
+import { assignRequestId } from "./request-id";
 import { DEFAULT_REQUESTS_PER_TURN, withTurnBudget } from "./turn-budget";
 
 export interface HostOptions {
@@ -25,6 +31,10 @@ export interface HostOptions {
   health?: Record<string, HealthCheck>;
   /** APP_API_TOKEN: required in `dapr-api-token` on every app route (health and /metrics exempt). */
   appApiToken?: string | null;
+  /** ADMIN_API_TOKEN: required as `Authorization: Bearer …` on `/admin/*` (adminGuard). */
+  adminApiToken?: string | null;
+  /** `/admin/*` while ADMIN_API_TOKEN is unset: loopback only, or off (the default). */
+  adminWithoutToken?: AdminWithoutToken;
   /** HTTP_REQUESTS_PER_TURN: requests dispatched per event-loop turn (0 = unbounded). */
   requestsPerTurn?: number;
 }
@@ -71,6 +81,7 @@ export function createHost(opts: HostOptions): http.RequestListener {
     }),
   );
   app.use(appTokenGuard(opts.appApiToken ?? null));
+  app.use(adminGuard(opts.adminApiToken ?? null, opts.adminWithoutToken ?? "off"));
   for (const a of opts.apps) app.use(a.router);
   app.use((req, res) => {
     sendError(res, httpErrors.create("ROUTE_NOT_FOUND", `no route for ${req.method} ${req.path}`));
@@ -80,9 +91,14 @@ export function createHost(opts: HostOptions): http.RequestListener {
   const matches = tokenMatcher(opts.appApiToken ?? null);
   const listener = withFastPaths(app, fastPaths, {
     log: opts.log,
-    tokenOk: (req) => matches(headerValue(req.headers["dapr-api-token"])),
+    // Admin requests always go through the router and its guard.
+    tokenOk: (req) => !isAdminPath(req.url ?? "/") && matches(headerValue(req.headers["dapr-api-token"])),
   });
-  return withTurnBudget(listener, opts.requestsPerTurn ?? DEFAULT_REQUESTS_PER_TURN, opts.log);
+  const budgeted = withTurnBudget(listener, opts.requestsPerTurn ?? DEFAULT_REQUESTS_PER_TURN, opts.log);
+  return (req, res) => {
+    assignRequestId(req, res);
+    budgeted(req, res);
+  };
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -92,15 +108,59 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 /** The host options every entry point reads from its server config (serverConfigSchema). */
 export function hostSettings(config: {
   APP_API_TOKEN: string | null;
+  ADMIN_API_TOKEN: string | null;
   HTTP_REQUESTS_PER_TURN: number;
-}): Pick<HostOptions, "appApiToken" | "requestsPerTurn"> {
-  return { appApiToken: config.APP_API_TOKEN, requestsPerTurn: config.HTTP_REQUESTS_PER_TURN };
+}): Pick<HostOptions, "appApiToken" | "adminApiToken" | "requestsPerTurn"> {
+  return {
+    appApiToken: config.APP_API_TOKEN,
+    adminApiToken: config.ADMIN_API_TOKEN,
+    requestsPerTurn: config.HTTP_REQUESTS_PER_TURN,
+  };
 }
 
 export function createRegistry(defaultMetrics = true): Registry {
   const registry = new Registry();
   if (defaultMetrics) collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/**
+ * Fails with STARTUP_CONFLICT when HOST:PORT cannot be bound, before anything else starts (an
+ * embedded engine would otherwise open its folder and migrate, only to give it up). A port taken
+ * between this check and the real listen is still reported the same way by listen().
+ */
+export async function assertPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once("error", (err) => reject(listenConflict(err, host, port) ?? err));
+    probe.listen({ port, host, exclusive: true }, () => resolve());
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
+/** A listen failure the operator fixes by changing PORT or HOST (serverConfigSchema), as STARTUP_CONFLICT. */
+function listenConflict(err: unknown, host: string, port: number): AppError | null {
+  const code = (err as NodeJS.ErrnoException).code;
+  const conflict = (variable: string, message: string) =>
+    commonErrors.create("STARTUP_CONFLICT", message, { details: { variable }, cause: err });
+  switch (code) {
+    case "EADDRINUSE":
+      return conflict(
+        "PORT",
+        `port ${port} on ${host} is already in use: stop the process that holds it or set PORT to a free port`,
+      );
+    case "EACCES":
+      return conflict(
+        "PORT",
+        `port ${port} on ${host} needs privileges this process lacks: set PORT above 1023`,
+      );
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+      return conflict("HOST", `cannot listen on ${host}: set HOST to an address of this machine`);
+    default:
+      return null;
+  }
 }
 
 /** Listens and registers the shutdown order: stop accepting → drain → close server → close apps. */
@@ -118,7 +178,7 @@ export async function listen(
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err) => reject(listenConflict(err, opts.host, opts.port) ?? err));
     // A deep accept backlog: a thousand dashboards connecting at once must not be refused by the kernel.
     server.listen({ port: opts.port, host: opts.host, backlog: 4096 }, () => resolve());
   });

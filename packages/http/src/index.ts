@@ -3,6 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { AppError, httpErrors, httpStatusForKind, isAppError } from "@budmetrics/errors";
 import type { Logger } from "@budmetrics/logger";
 import type { FastPath } from "./fast-path";
+import { requestIdOf } from "./request-id";
 
 /** Paths reachable without the Dapr app token: the sidecar's health probe sends none. */
 export const TOKEN_EXEMPT_PATHS = new Set(["/health", "/healthz", "/readyz", "/observability/health"]);
@@ -32,16 +33,88 @@ export function appTokenGuard(token: string | null): RequestHandler {
   };
 }
 
+/** Every app's administrative routes live under this prefix (query app: stats, optimize, cache). */
+export const ADMIN_PATH_PREFIX = "/admin/";
+
+export function isAdminPath(pathname: string): boolean {
+  return pathname.startsWith(ADMIN_PATH_PREFIX) || pathname === "/admin";
+}
+
+/**
+ * What admin routes do when ADMIN_API_TOKEN is unset: "loopback" = answer requests from this machine
+ * only (the embedded all-in-one on a laptop); "off" = answer none (split mode, where every request
+ * arrives from the Dapr sidecar on loopback, so loopback says nothing about the caller).
+ */
+export type AdminWithoutToken = "loopback" | "off";
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === "::1" || /^(::ffff:)?127\./.test(address);
+}
+
+/**
+ * The guard of `/admin/*` (after the app token, which still applies). ADMIN_API_TOKEN set: the request
+ * must carry `Authorization: Bearer <token>` (constant-time compare) → else 401 ADMIN_TOKEN_INVALID.
+ * Unset: 403 ADMIN_DISABLED, except from loopback when `withoutToken` is "loopback". The socket's
+ * address is what counts, never a forwarding header.
+ */
+export function adminGuard(token: string | null, withoutToken: AdminWithoutToken): RequestHandler {
+  const matches = tokenMatcher(token);
+  return (req, res, next) => {
+    if (!isAdminPath(req.path)) return next();
+    if (token) {
+      const auth = req.header("authorization");
+      const bearer = auth && /^Bearer /i.test(auth) ? auth.slice(7).trim() : undefined;
+      if (matches(bearer)) return next();
+      sendError(
+        res,
+        httpErrors.create(
+          "ADMIN_TOKEN_INVALID",
+          "admin routes need the header Authorization: Bearer <ADMIN_API_TOKEN>",
+        ),
+      );
+      return;
+    }
+    if (withoutToken === "loopback" && isLoopback(req.socket.remoteAddress)) return next();
+    sendError(
+      res,
+      httpErrors.create(
+        "ADMIN_DISABLED",
+        withoutToken === "loopback"
+          ? "admin routes answer requests from this machine only while ADMIN_API_TOKEN is unset"
+          : "admin routes are off while ADMIN_API_TOKEN is unset",
+      ),
+    );
+  };
+}
+
+/** Error body shared by every route: `{ error: { code, message, ...details } }`. */
+
 /** Error body shared by every route: `{ error: { code, kind, message, ...details } }`. */
 export function errorBody(err: AppError): { error: Record<string, unknown> } {
   return { error: err.toJSON() };
 }
 
-/** An AppError as its answer: the status of its kind (503 with Retry-After) and its body. */
-export function sendError(res: Response, err: AppError): void {
+/**
+ * An AppError as its answer: the status of its kind (503 with Retry-After) and its body. A 5xx answer
+ * is code, kind, public words and the request id: its details (the engine's error type, a statement's
+ * reason) stay in the log line written under the same request id.
+ */
+export function sendError(res: Response, err: AppError, requestId?: string): void {
   const status = httpStatusForKind(err.kind);
   if (status === 503) res.setHeader("Retry-After", "5");
-  res.status(status).json(errorBody(err));
+  const body =
+    status >= 500
+      ? {
+          error: {
+            code: err.code,
+            kind: err.kind,
+            message: err.publicMessage,
+            ...(requestId ? { request_id: requestId } : {}),
+          },
+        }
+      : errorBody(err);
+  res.status(status).json(body);
 }
 
 interface BodyParserError extends Error {
@@ -67,13 +140,14 @@ export function errorHandler(log: Logger) {
       sendError(res, known);
       return;
     }
+    const requestId = requestIdOf(req);
     if (isAppError(err)) {
-      if (httpStatusForKind(err.kind) >= 500) log.error({ err, path: req.path }, "request failed");
-      sendError(res, err);
+      if (httpStatusForKind(err.kind) >= 500) log.error({ err, path: req.path, requestId }, "request failed");
+      sendError(res, err, requestId);
       return;
     }
-    log.error({ err, path: req.path }, "unexpected error");
-    sendError(res, httpErrors.create("INTERNAL", "internal error"));
+    log.error({ err, path: req.path, requestId }, "unexpected error");
+    sendError(res, httpErrors.create("INTERNAL", "internal error"), requestId);
   };
 }
 
@@ -117,7 +191,9 @@ export async function healthReport(checks: Record<string, HealthCheck>) {
       try {
         return [name, await check()] as const;
       } catch (err) {
-        return [name, { status: "down", error: err instanceof Error ? err.message : String(err) }] as const;
+        // A health answer is public: an AppError's public words, never a raw error's text.
+        const error = isAppError(err) ? err.publicMessage : "the check failed";
+        return [name, { status: "down", error }] as const;
       }
     }),
   );
@@ -151,4 +227,12 @@ export interface MountedApp {
 export { createHost, createRegistry, hostSettings, listen } from "./host";
 export { jsonBody, rawBodyOf, type FastPath } from "./fast-path";
 export { withTurnBudget } from "./turn-budget";
-export { serverConfigSchema, redisConfigSchema, appTokenConfigSchema } from "./server-config";
+export {
+  serverConfigSchema,
+  redisConfigSchema,
+  appTokenConfigSchema,
+  adminTokenConfigSchema,
+} from "./server-config";
+export { runEntryPoint, startupFailure, EXIT_CONFIG, EXIT_FAILED } from "./entry-point";
+export type { EntryPoint, EntryPointContext, Started } from "./entry-point";
+export { assignRequestId, requestIdOf, REQUEST_ID_HEADER } from "./request-id";

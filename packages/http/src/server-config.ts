@@ -14,10 +14,21 @@ export const appTokenConfigSchema = defineSchema({
   },
 });
 
+/** Administrative routes (`/admin/*`): their own token, never the Dapr app token. */
+export const adminTokenConfigSchema = defineSchema({
+  ADMIN_API_TOKEN: {
+    type: "string",
+    default: null,
+    secret: true,
+    doc: "when set, /admin/* routes need the header Authorization: Bearer <this value>; unset = /admin/* off, except from loopback in the all-in-one pnpm start",
+  },
+});
+
 /** Process-level settings every entry point shares (the app token included); only the default port differs. */
 export function serverConfigSchema(defaultPort: number) {
   return defineSchema({
     ...appTokenConfigSchema,
+    ...adminTokenConfigSchema,
     HOST: { type: "string", default: "127.0.0.1", doc: "interface to listen on (0.0.0.0 in containers)" },
     PORT: { type: "int", min: 0, max: 65535, default: defaultPort, doc: "HTTP port" },
     HTTP_REQUESTS_PER_TURN: {

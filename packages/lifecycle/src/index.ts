@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import type { Logger } from "@budmetrics/logger";
 
 /**
@@ -22,6 +23,12 @@ export interface Lifecycle {
   readonly shuttingDown: boolean;
   /** Installs SIGTERM/SIGINT handlers that shut down and exit (0 when every step succeeded). */
   installSignalHandlers(exit?: (code: number) => void): void;
+  /**
+   * Shuts down and exits when this process's parent goes away (the process is re-parented). Package
+   * managers do not pass a SIGTERM on to the script they run: `pnpm start` killed would otherwise
+   * leave the server holding its port and data folder. Checked every `intervalMs` (unref'd timer).
+   */
+  watchParent(opts?: { intervalMs?: number; exit?: (code: number) => void }): void;
 }
 
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -31,6 +38,26 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
     timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Whether `parent` is still this process's parent. `process.ppid` is read once at start in node 20,
+ * so the live value comes from /proc; without /proc, whether that process still exists.
+ */
+function parentAlive(parent: number): boolean {
+  try {
+    const stat = fs.readFileSync("/proc/self/stat", "utf8");
+    // pid (comm) state ppid …: comm may hold spaces and parentheses, so split after the last ")".
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    return ppid === parent;
+  } catch {
+    try {
+      process.kill(parent, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "EPERM";
+    }
+  }
 }
 
 export function createLifecycle(opts: {
@@ -80,6 +107,16 @@ export function createLifecycle(opts: {
       };
       process.once("SIGTERM", handler);
       process.once("SIGINT", handler);
+    },
+    watchParent({ intervalMs = 500, exit = (code: number) => process.exit(code) } = {}) {
+      const parent = process.ppid;
+      const timer = setInterval(() => {
+        if (parentAlive(parent)) return;
+        clearInterval(timer);
+        log.warn({ parent }, "parent process gone");
+        void this.shutdown("parent exited").then((r) => exit(r.ok ? 0 : 1));
+      }, intervalMs);
+      timer.unref();
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Request, Response, Router } from "express";
 import type { Logger } from "@budmetrics/logger";
+import { requestIdOf } from "@budmetrics/http";
 import type { EntryResult, Ingest, IncomingEntry } from "../ingest/ingest";
 import type { CollectorMetrics } from "../metrics";
 import { bodyText, bulkEntryToIncoming, isBulkEnvelope, isRecord, parseJson, rawBody } from "./body";
@@ -68,7 +69,10 @@ export function mountDaprRoutes(
         );
         statuses = answerable.map((_, i) => toDaprStatus(results[i]));
       } catch (err) {
-        log.error({ err, deliveryId: envelope.id, entries: answerable.length }, "bulk delivery failed");
+        log.error(
+          { err, deliveryId: envelope.id, entries: answerable.length, requestId: requestIdOf(req) },
+          "bulk delivery failed",
+        );
         statuses = answerable.map(() => "RETRY");
       }
       count("dapr-bulk", statuses);
@@ -85,7 +89,7 @@ export function mountDaprRoutes(
       const [result] = await ingest.ingest([entry], "dapr");
       status = toDaprStatus(result);
     } catch (err) {
-      log.error({ err }, "delivery failed");
+      log.error({ err, requestId: requestIdOf(req) }, "delivery failed");
       status = "RETRY";
     }
     count("dapr", [status]);

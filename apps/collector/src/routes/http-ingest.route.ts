@@ -1,6 +1,7 @@
 import type { Request, Response, Router } from "express";
 import type { Logger } from "@budmetrics/logger";
 import { httpStatusForKind, type AppError } from "@budmetrics/errors";
+import { requestIdOf } from "@budmetrics/http";
 import { collectorErrors } from "../errors";
 import { summarise, type EntryResult, type Ingest, type IncomingEntry } from "../ingest/ingest";
 import type { CollectorMetrics } from "../metrics";
@@ -79,7 +80,15 @@ export function mountHttpIngestRoutes(
     if (retry) {
       status = 503;
       const e = retry.error ?? collectorErrors.create("SINK_WRITE_FAILED", "not stored; retry");
-      error = { code: e.code, kind: e.kind, message: e.publicMessage };
+      const requestId = requestIdOf(res.req);
+      // The engine's text stays in the log, found by the request id the answer carries.
+      deps.log.warn({ err: e, requestId, channel, retry: summary.retry }, "request answered 503");
+      error = {
+        code: e.code,
+        kind: e.kind,
+        message: e.publicMessage,
+        ...(requestId ? { request_id: requestId } : {}),
+      };
       res.setHeader("Retry-After", String(config.COLLECTOR_RETRY_AFTER_SECONDS));
     } else if (summary.total > 0 && summary.invalid + summary.expired === summary.total) {
       status = 422;

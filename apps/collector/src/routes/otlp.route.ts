@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Response, Router } from "express";
 import type { Logger } from "@budmetrics/logger";
+import { requestIdOf } from "@budmetrics/http";
 import { errorFields } from "../log-fields";
 import {
   answerDecodeFailure,
@@ -135,7 +136,10 @@ export function mountOtlpRoutes(
       try {
         result = await otlp.acceptSpans(decoded.spans, now());
       } catch (err) {
-        log.error({ error: errorFields(err), spans: decoded.spans.length }, "OTLP request failed");
+        log.error(
+          { error: errorFields(err), spans: decoded.spans.length, requestId: requestIdOf(req) },
+          "OTLP request failed",
+        );
         metrics.spans("received", decoded.spans.length + rejected);
         send(res, answerRetry(decoded.format, retryAfter, "the spans were not stored; retry"));
         return;
@@ -148,7 +152,10 @@ export function mountOtlpRoutes(
       metrics.spans("duplicate", c.duplicates);
       metrics.spans("late", c.late);
       if (!result.ok) {
-        log.warn({ reason: result.reason, spans: c.received }, "OTLP request not acknowledged");
+        log.warn(
+          { reason: result.reason, spans: c.received, requestId: requestIdOf(req) },
+          "OTLP request not acknowledged",
+        );
       } else if (result.problems.length > 0 || rejected > 0) {
         log.info(
           {
@@ -164,7 +171,7 @@ export function mountOtlpRoutes(
       const answer = answerSpans(decoded.format, decoded.rejected, publicResult(result), retryAfter);
       send(res, answer);
     })().catch((err: unknown) => {
-      log.error({ error: errorFields(err) }, "OTLP request failed");
+      log.error({ error: errorFields(err), requestId: requestIdOf(req) }, "OTLP request failed");
       if (!res.headersSent) send(res, answerRetry("json", retryAfter, "the spans were not stored; retry"));
     });
   });

@@ -1,4 +1,5 @@
 import { parseAnalyticsRequest } from "../analytics/parse";
+import { coverageNotes, type Retention } from "../analytics/coverage";
 import { createAnalyticsService, type AnalyticsLimits } from "../analytics/service";
 import { postEndpoint, type Endpoint } from "../http/endpoint";
 import { analyticsBody, type AnalyticsBody } from "../http/schemas";
@@ -8,6 +9,8 @@ export interface AnalyticsRouteOptions {
   maxRangeDays: number;
   /** to_date = now is snapped down to a multiple of this (s) so short-lived cache entries can be shared. */
   nowSnapSeconds: number;
+  /** Retention of the raw table and the rollups, for the notes of ranges older than the raw horizon. */
+  retention?: () => Promise<Retention | null>;
 }
 
 /** POST /observability/analytics: parse (here) → plan → run → shape (the analytics service). */
@@ -28,8 +31,14 @@ export function analyticsEndpoints(opts: AnalyticsRouteOptions): Endpoint[] {
         return {
           cache: { normalised: query, toMs: query.toMs },
           async run(rc) {
-            const out = await createAnalyticsService(rc.sql, opts.limits).run(query, rc.steps);
-            return { body: out.response, plan: out.plan, parts: out.parts };
+            const [out, retention] = await Promise.all([
+              createAnalyticsService(rc.sql, opts.limits).run(query, rc.steps),
+              opts.retention?.() ?? null,
+            ]);
+            // Present only when the range reaches past a table's retention (docs/QUERY.md, "Retention").
+            const notes = retention ? coverageNotes(query, retention, rc.nowMs) : [];
+            const body = notes.length > 0 ? { ...out.response, notes } : out.response;
+            return { body, plan: out.plan, parts: out.parts };
           },
         };
       },

@@ -6,13 +6,17 @@ import { emptyQuery, optimizeBody, OPTIMIZABLE_TABLES } from "../http/schemas";
 import type { Cache } from "../ports";
 import type { PerfTracker } from "../ops/perf";
 import type { HotCache } from "../cache/hot-cache";
+import type { Logger } from "@budmetrics/logger";
+import { createOptimizer } from "../ops/optimize";
 
 export function opsEndpoints(deps: {
   ch: ClickHouse;
   cache: Cache;
   hot: HotCache;
   perf: PerfTracker;
+  log: Logger;
 }): Endpoint[] {
+  const optimizer = createOptimizer(deps.ch, deps.log.child({ component: "optimize" }));
   return [
     {
       method: "get",
@@ -71,35 +75,17 @@ export function opsEndpoints(deps: {
       method: "post",
       path: "/admin/optimize",
       tag: "operations",
-      summary: "Merge parts of the listed tables (all by default); FINAL merges everything",
+      summary:
+        "Merge parts of the listed tables (all by default); FINAL merges everything. One run at a time (409 " +
+        "ADMIN_OPTIMIZE_RUNNING), one partition at a time so ingestion and health keep answering",
+      responses: { "409": "another optimize is running (ADMIN_OPTIMIZE_RUNNING)" },
       body: optimizeBody,
       prepare(input) {
         const b = input.body as { tables?: (typeof OPTIMIZABLE_TABLES)[number][]; final?: boolean };
         const tables = b.tables ?? [...OPTIMIZABLE_TABLES];
         return {
           async run() {
-            const started = performance.now();
-            const done: Array<{ table: string; duration_ms: number }> = [];
-            for (const t of tables) {
-              const t0 = performance.now();
-              // Table names come from the allow-list of the schema (enum), never from free text.
-              await deps.ch.command(
-                `OPTIMIZE TABLE ${deps.ch.database}.${t}${b.final ? " FINAL" : ""}`,
-                undefined,
-                {
-                  timeoutMs: 600_000,
-                },
-              );
-              done.push({ table: t, duration_ms: Math.round(performance.now() - t0) });
-            }
-            return {
-              body: {
-                object: "optimize_result",
-                final: b.final ?? false,
-                tables: done,
-                duration_ms: Math.round(performance.now() - started),
-              },
-            };
+            return { body: await optimizer.run(tables, b.final ?? false) };
           },
         };
       },
