@@ -134,7 +134,9 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
     metrics: AnalyticsQuery["metrics"],
     label: string,
   ): Promise<WindowData> {
-    const rawOnly = limits.forceRaw === true || !rollupServes(q.groupBy, q.filters, q.promptOnly);
+    const rawOnly =
+      limits.forceRaw === true ||
+      !rollupServes(q.groupBy, q.filters, q.promptOnly || q.withoutPrompts === true);
     const segments: Segment[] = planSegments(buckets.edges, rawOnly);
     const aggs = inferenceAggs(q, metrics);
     const wantsConcurrency = metrics.some((m) => m.inference === "concurrent_requests");
@@ -143,7 +145,14 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
     const sampleDims = q.groupBy.filter((d) => d !== "user_project" && d !== "api_key");
     const maxResultRows = limits.maxResultRows + 1;
     const db = sql.db;
-    const base = { db, edges: buckets.edges, dims: q.groupBy, filters: q.filters, promptOnly: q.promptOnly };
+    const base = {
+      db,
+      edges: buckets.edges,
+      dims: q.groupBy,
+      filters: q.filters,
+      promptOnly: q.promptOnly,
+      withoutPrompts: q.withoutPrompts === true,
+    };
     const [iRows, cRows, sRows] = await Promise.all([
       aggs.length > 0
         ? sql.run<Row>(

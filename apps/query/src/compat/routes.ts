@@ -5,6 +5,7 @@
  */
 import { queryErrors, validation } from "../errors";
 import type { Endpoint, Prepared, RequestContext } from "../http/endpoint";
+import { budAnalyticsEndpoint, type BudAnalyticsOptions } from "./analytics";
 import { getEndpoint, postEndpoint } from "./endpoint";
 import type { GeoLookup } from "./geo";
 import {
@@ -63,6 +64,8 @@ export interface CompatRouteOptions {
   limits: CompatLimits;
   maxRangeDays: number;
   geoLookup: GeoLookup;
+  /** POST /observability/analytics: the pipeline's limits and the native endpoint (seed shape). */
+  analytics: Omit<BudAnalyticsOptions, "maxRangeDays">;
 }
 
 const TS_METRIC: Readonly<Record<string, MetricKey>> = {
@@ -157,6 +160,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
   const defaultSpanMs = Math.min(90, opts.maxRangeDays) * 86_400_000;
 
   return [
+    budAnalyticsEndpoint({ ...opts.analytics, maxRangeDays: opts.maxRangeDays }),
     postEndpoint<AggregatedBody>(aggregatedBody, {
       path: "/observability/metrics/aggregated",
       tag: "bud-stack",

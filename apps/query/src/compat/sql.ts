@@ -366,3 +366,15 @@ export function buildUserActivityQuery(s: Scope & { limit: number }): BuiltQuery
     query_params: params,
   };
 }
+
+/** Whether any prompt (agent) traffic arrived in [fromMs, toMs): one row if so, none otherwise. */
+export function buildPromptPresenceQuery(db: string, fromMs: number, toMs: number): BuiltQuery {
+  return {
+    query:
+      `SELECT 1 AS x FROM ${db}.${Tables.inferenceEvents}\n` +
+      "WHERE request_arrival_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')\n" +
+      "  AND request_arrival_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')\n" +
+      "  AND prompt_id IS NOT NULL AND prompt_id != ''\nLIMIT 1",
+    query_params: { from: fromMs, to: toMs },
+  };
+}
