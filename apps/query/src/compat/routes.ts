@@ -41,6 +41,7 @@ import {
 } from "./schemas";
 import {
   aggregated,
+  blockingStats,
   credentialUsage,
   DEFAULT_LATENCY_BUCKETS,
   geography,
@@ -365,20 +366,21 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
     getEndpoint<BlockingStatsQuery>(blockingStatsQuery, {
       path: "/observability/gateway/blocking-stats",
       tag: "bud-stack",
-      summary: "Blocked-request statistics: always empty (the gateway's events carry no blocking data)",
+      summary:
+        "Blocked requests (from the gateway's spans): totals, block rate, per rule id, per reason, top client addresses, per hour",
+      description:
+        "from_date (required), to_date (default now), project_id, data_source (inference, the default, leaves out prompt traffic; prompt keeps only it). Rules are keyed by their id: the rule's name is not stored.",
       prepare(q, nowMs) {
         const fromMs = requireDate(q.from_date, "from_date");
         const toMs = q.to_date ? requireDate(q.to_date, "to_date") : nowMs;
         if (toMs < fromMs) throw queryErrors.create("QUERY_RANGE_INVALID", "to_date must be after from_date");
-        return fixedAnswer({
-          object: "gateway_blocking_stats",
-          total_blocked: 0,
-          block_rate: 0,
-          blocked_by_rule: {},
-          blocked_by_reason: {},
-          top_blocked_ips: [],
-          time_series: [],
-        });
+        const range: Range = { fromMs, toMs, toIsNow: !q.to_date };
+        const scope = scopeOf(
+          range,
+          q.project_id ? { project_id: q.project_id } : null,
+          q.data_source === "prompt" ? "prompt" : "inference",
+        );
+        return rawAnswer((rc) => blockingStats(rc.sql, scope), { spec: scope, range });
       },
     }),
     getEndpoint<TracesQuery>(tracesQuery, {

@@ -9,6 +9,7 @@ import type { GeoLookup } from "./geo";
 import { formatMetric, numberOrNull, round2, safeFloat } from "./shape";
 import {
   buildAggregateQuery,
+  buildBlockingQuery,
   buildCountQuery,
   buildCredentialActivityQuery,
   buildDistinctIpsQuery,
@@ -23,6 +24,7 @@ import {
   FILTER_COLUMNS,
   FILTER_KEYS,
   GROUP_COLUMNS,
+  PLACE_KEY_SEPARATOR,
   type BucketArrays,
   type CompatFilters,
   type DistributionBucketBy,
@@ -454,6 +456,12 @@ export interface GeographySpec {
   countries: string[] | null;
 }
 
+/** A location the gateway recorded, from its key (no coordinates: they are not stored). */
+function storedPlace(key: string) {
+  const [country_code = "", region = "", city = ""] = key.split(PLACE_KEY_SEPARATOR);
+  return { country_code, region: region || null, city: city || null, lat: null, lon: null };
+}
+
 export async function geography(
   sql: SqlRunner,
   spec: GeographySpec,
@@ -498,7 +506,7 @@ export async function geography(
         : spec.groupBy === "region"
           ? [loc.country_code, loc.region]
           : [loc.country_code, loc.region, loc.city];
-    const key = JSON.stringify(parts);
+    const key = parts.join(PLACE_KEY_SEPARATOR);
     if (!places.has(key)) {
       places.set(key, {
         country_code: loc.country_code,
@@ -511,12 +519,13 @@ export async function geography(
     ips.push(ip);
     keys.push(key);
   }
-  const rows = ips.length
-    ? await sql.run<Row>("compat.geo_locations", buildLocationQuery({ ...scope, ips, keys }))
-    : [];
+  const rows = await sql.run<Row>(
+    "compat.geo_locations",
+    buildLocationQuery({ ...scope, ips, keys, group: spec.groupBy, countries: spec.countries }),
+  );
   const total = spec.countries ? rows.reduce((s, r) => s + toNumber(r.n), 0) : toNumber(count[0]?.n);
   const locations = rows.slice(0, spec.limit).map((r) => {
-    const p = places.get(String(r.loc))!;
+    const p = places.get(String(r.loc)) ?? storedPlace(String(r.loc));
     const n = toNumber(r.n);
     const lat = numberOrNull(r.lat);
     return {
@@ -717,5 +726,39 @@ export async function metricsSync(sql: SqlRunner, spec: SyncSpec, nowMs: number)
       active_users: active,
       total_users_checked: userUsage.length,
     },
+  };
+}
+
+// ---------------------------------------------------------------- gateway blocking
+
+/**
+ * The original's blocking statistics from the blocked records the collector makes from the gateway's
+ * spans: totals, per rule (by rule id), per reason, the ten most blocked client addresses, per hour,
+ * and the block rate against every request in range (prompt traffic included, as the original's).
+ */
+export async function blockingStats(sql: SqlRunner, scope: Scope & { fromMs: number; toMs: number }) {
+  const s = { ...scope, db: sql.db };
+  const [totals, rules, reasons, ips, hours, all] = await Promise.all([
+    sql.run<Row>("compat.blocking_totals", buildBlockingQuery(s, "totals")),
+    sql.run<Row>("compat.blocking_rules", buildBlockingQuery(s, "rules")),
+    sql.run<Row>("compat.blocking_reasons", buildBlockingQuery(s, "reasons")),
+    sql.run<Row>("compat.blocking_ips", buildBlockingQuery(s, "ips")),
+    sql.run<Row>("compat.blocking_hours", buildBlockingQuery(s, "hours")),
+    sql.run<Row>("compat.blocking_requests", buildCountQuery({ ...s, dataSource: "any" })),
+  ]);
+  const blocked = toNumber(totals[0]?.n);
+  const requests = toNumber(all[0]?.n);
+  return {
+    object: "gateway_blocking_stats",
+    total_blocked: blocked,
+    block_rate: requests > 0 ? round2((blocked / requests) * 100) : 0,
+    blocked_by_rule: Object.fromEntries(rules.map((r) => [String(r.rule), toNumber(r.n)])),
+    blocked_by_reason: Object.fromEntries(reasons.map((r) => [String(r.reason), toNumber(r.n)])),
+    top_blocked_ips: ips.map((r) => ({
+      ip: typeof r.ip === "string" && r.ip !== "" ? r.ip : "Unknown",
+      country: typeof r.country === "string" && r.country !== "" ? r.country : "Unknown",
+      count: toNumber(r.n),
+    })),
+    time_series: hours.map((r) => ({ timestamp: naiveIso(toNumber(r.hour)), blocked_count: toNumber(r.n) })),
   };
 }

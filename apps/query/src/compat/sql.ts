@@ -270,27 +270,55 @@ export function buildCountQuery(s: Scope): BuiltQuery {
   return { query: `SELECT count() AS n FROM ${TABLE(s.db)}\n${whereSql(where)}`, query_params: params };
 }
 
-/** Distinct request IPs in scope, at most `limit` (the caller asks for one more to detect overflow). */
+/** Rows whose client location the gateway recorded (its spans); the others are located by their IP. */
+const HAS_STORED_PLACE = "ifNull(country_code, '') != ''";
+
+/** Joins the parts of a location key; the same form is built from IP lookups (service.ts). */
+export const PLACE_KEY_SEPARATOR = "\u001f";
+
+/** Distinct request IPs of rows without a recorded location, at most `limit` (one more is asked to detect overflow). */
 export function buildDistinctIpsQuery(s: Scope & { limit: number }): BuiltQuery {
   const { where, params } = scopeWhere(s);
   params.limit = s.limit;
   return {
     query:
       `SELECT DISTINCT ${IP_TEXT} AS ip FROM ${TABLE(s.db)}\n` +
-      `${whereSql([...where, "request_ip IS NOT NULL"])}\nLIMIT {limit:UInt32}`,
+      `${whereSql([...where, "request_ip IS NOT NULL", `NOT (${HAS_STORED_PLACE})`])}\nLIMIT {limit:UInt32}`,
     query_params: params,
   };
 }
 
-/** Requests per location, where each IP was mapped to a location key beforehand (unmapped: left out). */
-export function buildLocationQuery(s: Scope & { ips: string[]; keys: string[] }): BuiltQuery {
+/**
+ * Requests per location key: a recorded location gives its key in SQL (country, region, city joined by
+ * PLACE_KEY_SEPARATOR, the parts `group` asks for; empty when a part is missing or the country is not
+ * in `countries`), an IP was mapped to its key beforehand (`ips` → `keys`); rows without a key are left out.
+ */
+export function buildLocationQuery(
+  s: Scope & {
+    ips: string[];
+    keys: string[];
+    group: "country" | "region" | "city";
+    countries: string[] | null;
+  },
+): BuiltQuery {
   const { where, params } = scopeWhere(s);
-  Object.assign(params, { ips: s.ips, keys: s.keys });
+  Object.assign(params, { ips: s.ips, keys: s.keys, countries: s.countries ?? [], sep: PLACE_KEY_SEPARATOR });
+  const cc = "upper(assumeNotNull(country_code))";
+  const reg = "ifNull(region, '')";
+  const city = "ifNull(city, '')";
+  const stored = {
+    country: cc,
+    region: `if(${reg} = '', '', concat(${cc}, {sep:String}, ${reg}))`,
+    city: `if(${city} = '', '', concat(${cc}, {sep:String}, ${reg}, {sep:String}, ${city}))`,
+  }[s.group];
+  const loc =
+    `if(${HAS_STORED_PLACE}, if(empty({countries:Array(String)}) OR has({countries:Array(String)}, ${cc}), ${stored}, ''), ` +
+    `transform(${IP_TEXT}, {ips:Array(String)}, {keys:Array(String)}, ''))`;
   return {
     query:
-      `SELECT transform(${IP_TEXT}, {ips:Array(String)}, {keys:Array(String)}, '') AS loc, count() AS n, ` +
+      `SELECT ${loc} AS loc, count() AS n, ` +
       "countIf(is_success) AS ok, avg(response_time_ms) AS lat, uniqExact(user_id) AS users\n" +
-      `FROM ${TABLE(s.db)}\n${whereSql([...where, "request_ip IS NOT NULL"])}\n` +
+      `FROM ${TABLE(s.db)}\n${whereSql([...where, `(request_ip IS NOT NULL OR ${HAS_STORED_PLACE})`])}\n` +
       "GROUP BY loc\nHAVING loc != ''\nORDER BY n DESC, loc",
     query_params: params,
   };
@@ -377,4 +405,25 @@ export function buildPromptPresenceQuery(db: string, fromMs: number, toMs: numbe
       "  AND prompt_id IS NOT NULL AND prompt_id != ''\nLIMIT 1",
     query_params: { from: fromMs, to: toMs },
   };
+}
+
+/**
+ * Blocked requests (records of kind `blocked`, migrations/0013) in scope: one statement per part of the
+ * original's blocking statistics. `part` picks it: totals, per rule, per reason, top client addresses
+ * (10), per hour. Rules are keyed by their id (the rule's name is not stored).
+ */
+export function buildBlockingQuery(
+  s: Scope,
+  part: "totals" | "rules" | "reasons" | "ips" | "hours",
+): BuiltQuery {
+  const { where, params } = scopeWhere(s);
+  const from = `FROM ${TABLE(s.db)}\n${whereSql([...where, "is_blocked"])}`;
+  const query = {
+    totals: `SELECT count() AS n ${from}`,
+    rules: `SELECT toString(rule_id) AS rule, count() AS n ${from} AND rule_id IS NOT NULL\nGROUP BY rule\nORDER BY n DESC, rule`,
+    reasons: `SELECT coalesce(nullIf(block_reason, ''), 'unknown') AS reason, count() AS n ${from}\nGROUP BY reason\nORDER BY n DESC, reason`,
+    ips: `SELECT ${IP_TEXT} AS ip, any(country_code) AS country, count() AS n ${from}\nGROUP BY ip\nORDER BY n DESC, ip\nLIMIT 10`,
+    hours: `SELECT toInt64(toUnixTimestamp(toStartOfHour(request_arrival_time))) * 1000 AS hour, count() AS n ${from}\nGROUP BY hour\nORDER BY hour`,
+  }[part];
+  return { query, query_params: params };
 }
