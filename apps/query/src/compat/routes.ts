@@ -11,6 +11,9 @@ import type { GeoLookup } from "./geo";
 import {
   aggregatedBody,
   blockingStatsQuery,
+  clientAnalyticsQuery,
+  geographicalStatsQuery,
+  topRoutesQuery,
   credentialUsageBody,
   distributionBody,
   geographyBody,
@@ -26,6 +29,9 @@ import {
   usageSummaryQuery,
   type AggregatedBody,
   type BlockingStatsQuery,
+  type ClientAnalyticsQuery,
+  type GeographicalStatsQuery,
+  type TopRoutesQuery,
   type CredentialUsageBody,
   type DistributionBody,
   type GeographyBody,
@@ -42,6 +48,9 @@ import {
 import {
   aggregated,
   blockingStats,
+  clientDistribution,
+  gatewayPlaces,
+  topRoutes,
   credentialUsage,
   DEFAULT_LATENCY_BUCKETS,
   geography,
@@ -371,16 +380,47 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       description:
         "from_date (required), to_date (default now), project_id, data_source (inference, the default, leaves out prompt traffic; prompt keeps only it). Rules are keyed by their id: the rule's name is not stored.",
       prepare(q, nowMs) {
-        const fromMs = requireDate(q.from_date, "from_date");
-        const toMs = q.to_date ? requireDate(q.to_date, "to_date") : nowMs;
-        if (toMs < fromMs) throw queryErrors.create("QUERY_RANGE_INVALID", "to_date must be after from_date");
-        const range: Range = { fromMs, toMs, toIsNow: !q.to_date };
-        const scope = scopeOf(
-          range,
-          q.project_id ? { project_id: q.project_id } : null,
-          q.data_source === "prompt" ? "prompt" : "inference",
-        );
+        const { range, scope } = gatewayScope(q, nowMs);
         return rawAnswer((rc) => blockingStats(rc.sql, scope), { spec: scope, range });
+      },
+    }),
+    getEndpoint<TopRoutesQuery>(topRoutesQuery, {
+      path: "/observability/gateway/top-routes",
+      tag: "bud-stack",
+      summary: "Requests per gateway route (path, method): count, average response time, error rate",
+      description:
+        "The original's parameters (from_date required, to_date, limit = 10, project_id, data_source) and answer `{routes: [...]}`; records from the gateway's spans only (they carry the route).",
+      prepare(q, nowMs) {
+        const { range, scope } = gatewayScope(q, nowMs);
+        const limit = q.limit ?? 10;
+        return rawAnswer((rc) => topRoutes(rc.sql, scope, limit), { spec: { scope, limit }, range });
+      },
+    }),
+    getEndpoint<ClientAnalyticsQuery>(clientAnalyticsQuery, {
+      path: "/observability/gateway/client-analytics",
+      tag: "bud-stack",
+      summary:
+        "Requests per client device type, browser or operating system (the gateway's user-agent parsing)",
+      description:
+        "The original's parameters (from_date required, to_date, group_by = device_type | browser | os, project_id, data_source) and answer `{distribution, total, group_by}`.",
+      prepare(q, nowMs) {
+        const { range, scope } = gatewayScope(q, nowMs);
+        const groupBy = q.group_by ?? "device_type";
+        return rawAnswer((rc) => clientDistribution(rc.sql, scope, groupBy), {
+          spec: { scope, groupBy },
+          range,
+        });
+      },
+    }),
+    getEndpoint<GeographicalStatsQuery>(geographicalStatsQuery, {
+      path: "/observability/gateway/geographical-stats",
+      tag: "bud-stack",
+      summary: "Requests per country and city as the gateway located the client, with heat-map points",
+      description:
+        "The original's parameters (from_date required, to_date, project_id, data_source) and answer (`countries` 50, `cities` 100, `heatmap_data`).",
+      prepare(q, nowMs) {
+        const { range, scope } = gatewayScope(q, nowMs);
+        return rawAnswer((rc) => gatewayPlaces(rc.sql, scope, opts.geoLookup), { spec: scope, range });
       },
     }),
     getEndpoint<TracesQuery>(tracesQuery, {
@@ -428,6 +468,23 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       },
     }),
   ];
+
+  /** The gateway endpoints' range (to_date = now when absent; no length limit, as the original) and scope. */
+  function gatewayScope(
+    q: { from_date: string; to_date?: string; project_id?: string; data_source?: string },
+    nowMs: number,
+  ) {
+    const fromMs = requireDate(q.from_date, "from_date");
+    const toMs = q.to_date ? requireDate(q.to_date, "to_date") : nowMs;
+    if (toMs < fromMs) throw queryErrors.create("QUERY_RANGE_INVALID", "to_date must be after from_date");
+    const range: Range = { fromMs, toMs, toIsNow: !q.to_date };
+    const scope = scopeOf(
+      range,
+      q.project_id ? { project_id: q.project_id } : null,
+      q.data_source === "prompt" ? "prompt" : "inference",
+    );
+    return { range, scope };
+  }
 
   function geoSpec(
     range: { fromMs: number; toMs: number },

@@ -10,6 +10,9 @@ import { formatMetric, numberOrNull, round2, safeFloat } from "./shape";
 import {
   buildAggregateQuery,
   buildBlockingQuery,
+  buildClientDistributionQuery,
+  buildGatewayPlacesQuery,
+  buildTopRoutesQuery,
   buildCountQuery,
   buildCredentialActivityQuery,
   buildDistinctIpsQuery,
@@ -26,6 +29,7 @@ import {
   GROUP_COLUMNS,
   PLACE_KEY_SEPARATOR,
   type BucketArrays,
+  type ClientGroup,
   type CompatFilters,
   type DistributionBucketBy,
   type DistributionMetric,
@@ -760,5 +764,92 @@ export async function blockingStats(sql: SqlRunner, scope: Scope & { fromMs: num
       count: toNumber(r.n),
     })),
     time_series: hours.map((r) => ({ timestamp: naiveIso(toNumber(r.hour)), blocked_count: toNumber(r.n) })),
+  };
+}
+
+// ---------------------------------------------------------------- gateway breakdowns (the original's shapes)
+
+type RangedScope = Scope & { fromMs: number; toMs: number };
+
+/** `{routes: [{path, method, count, avg_response_time, error_rate}]}`, most requests first. */
+export async function topRoutes(sql: SqlRunner, scope: RangedScope, limit: number) {
+  const rows = await sql.run<Row>("compat.top_routes", buildTopRoutesQuery({ ...scope, db: sql.db, limit }));
+  return {
+    routes: rows.map((r) => ({
+      path: String(r.path),
+      method: String(r.method),
+      count: toNumber(r.n),
+      avg_response_time: safeFloat(r.avg_ms),
+      error_rate: safeFloat(r.error_rate),
+    })),
+  };
+}
+
+/** `{distribution: [{name, count, percent}], total, group_by}` over device type, browser or OS. */
+export async function clientDistribution(sql: SqlRunner, scope: RangedScope, groupBy: string) {
+  const group: ClientGroup = groupBy === "browser" || groupBy === "os" ? groupBy : "device_type";
+  const rows = await sql.run<Row>(
+    "compat.client_distribution",
+    buildClientDistributionQuery({ ...scope, db: sql.db, group }),
+  );
+  const total = rows.reduce((n, r) => n + toNumber(r.n), 0);
+  return {
+    distribution: rows.map((r) => ({
+      name: String(r.name),
+      count: toNumber(r.n),
+      percent: total > 0 ? round2((toNumber(r.n) / total) * 100) : 0,
+    })),
+    total,
+    group_by: groupBy,
+  };
+}
+
+/**
+ * The original's geographical statistics from the client location the gateway recorded: countries
+ * (50), cities (100) with coordinates from the bundled database for one of the city's addresses
+ * (the gateway's coordinates are not stored), and the heat-map points of the cities that have them.
+ */
+export async function gatewayPlaces(sql: SqlRunner, scope: RangedScope, lookup: GeoLookup) {
+  const s = { ...scope, db: sql.db };
+  const [countryRows, cityRows] = await Promise.all([
+    sql.run<Row>("compat.gateway_countries", buildGatewayPlacesQuery({ ...s, by: "country" })),
+    sql.run<Row>("compat.gateway_cities", buildGatewayPlacesQuery({ ...s, by: "city" })),
+  ]);
+  const total = countryRows.reduce((n, r) => n + toNumber(r.n), 0);
+  const percent = (n: number) => (total > 0 ? round2((n / total) * 100) : 0);
+  const countries = countryRows.map((r) => ({
+    country_code: typeof r.country_code === "string" ? r.country_code : null,
+    count: toNumber(r.n),
+    percent: percent(toNumber(r.n)),
+  }));
+  const cities = cityRows.map((r) => {
+    const code = typeof r.country_code === "string" ? r.country_code : null;
+    const at = typeof r.ip === "string" && r.ip !== "" ? lookup(r.ip) : null;
+    const same = at !== null && at.country_code === code;
+    return {
+      city: String(r.city),
+      country_code: code,
+      count: toNumber(r.n),
+      percent: percent(toNumber(r.n)),
+      latitude: same ? at.latitude : null,
+      longitude: same ? at.longitude : null,
+    };
+  });
+  return {
+    object: "gateway_geographical_stats",
+    total_requests: total,
+    unique_countries: countries.length,
+    unique_cities: cities.length,
+    countries,
+    cities,
+    heatmap_data: cities
+      .filter((c) => c.latitude !== null && c.longitude !== null)
+      .map((c) => ({
+        lat: c.latitude,
+        lng: c.longitude,
+        count: c.count,
+        city: c.city,
+        country_code: c.country_code,
+      })),
   };
 }

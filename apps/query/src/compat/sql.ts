@@ -427,3 +427,51 @@ export function buildBlockingQuery(
   }[part];
   return { query, query_params: params };
 }
+
+/** The original's gateway breakdowns read the request as the gateway recorded it (spans): route, agent, place. */
+export const CLIENT_GROUP_COLUMNS = {
+  device_type: "device_type",
+  browser: "browser_name",
+  os: "os_name",
+} as const;
+export type ClientGroup = keyof typeof CLIENT_GROUP_COLUMNS;
+
+/** Requests per (path, method), most first: count, average response time, share answered ≥ 400 (%). */
+export function buildTopRoutesQuery(s: Scope & { limit: number }): BuiltQuery {
+  const { where, params } = scopeWhere(s);
+  params.limit = s.limit;
+  return {
+    query:
+      "SELECT path, ifNull(method, 'GET') AS method, count() AS n, avg(response_time_ms) AS avg_ms, " +
+      "countIf(status_code >= 400) * 100 / count() AS error_rate\n" +
+      `FROM ${TABLE(s.db)}\n${whereSql([...where, "path IS NOT NULL"])}\n` +
+      "GROUP BY path, method\nORDER BY n DESC, path, method\nLIMIT {limit:UInt32}",
+    query_params: params,
+  };
+}
+
+/** Requests per device type, browser or operating system, most first. */
+export function buildClientDistributionQuery(s: Scope & { group: ClientGroup }): BuiltQuery {
+  const { where, params } = scopeWhere(s);
+  const col = CLIENT_GROUP_COLUMNS[s.group];
+  return {
+    query:
+      `SELECT ${col} AS name, count() AS n\nFROM ${TABLE(s.db)}\n${whereSql([...where, `${col} IS NOT NULL`])}\n` +
+      "GROUP BY name\nORDER BY n DESC, name",
+    query_params: params,
+  };
+}
+
+/** Requests per recorded country (50 most; a row without a country is its own), or per city (100 most). */
+export function buildGatewayPlacesQuery(s: Scope & { by: "country" | "city" }): BuiltQuery {
+  const { where, params } = scopeWhere(s);
+  const from = `FROM ${TABLE(s.db)}\n`;
+  return {
+    query:
+      s.by === "country"
+        ? `SELECT country_code, count() AS n\n${from}${whereSql(where)}\nGROUP BY country_code\nORDER BY n DESC, country_code\nLIMIT 50`
+        : `SELECT city, country_code, count() AS n, any(${IP_TEXT}) AS ip\n${from}${whereSql([...where, "city IS NOT NULL"])}\n` +
+          "GROUP BY city, country_code\nORDER BY n DESC, city, country_code\nLIMIT 100",
+    query_params: params,
+  };
+}

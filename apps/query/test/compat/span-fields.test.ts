@@ -298,3 +298,60 @@ describe("gateway/blocking-stats", () => {
     expect(res.body.detail[0].loc).toEqual(["query", "to_date"]);
   });
 });
+
+describe("gateway breakdowns in the original's shapes", () => {
+  const scoped = (e: Ev) => inRange(e) && !isPrompt(e);
+
+  it("top-routes: requests per path and method, average response time, error rate", async () => {
+    const res = await app.get(`/observability/gateway/top-routes?from_date=${FROM}&to_date=${TO}&limit=5`);
+    expect(res.status).toBe(200);
+    const evs = all.filter((e) => scoped(e) && e.d.path);
+    const lat = evs.map((e) => e.d.response_time_ms).filter((x): x is number => x != null);
+    const errors = evs.filter((e) => (e.d.status_code ?? 0) >= 400).length;
+    expect(res.body.routes).toHaveLength(1);
+    const [r] = res.body.routes;
+    expect(r).toMatchObject({ path: "/v1/chat/completions", method: "POST", count: evs.length });
+    expect(r.avg_response_time).toBeCloseTo(lat.reduce((a, b) => a + b, 0) / lat.length, 6);
+    expect(r.error_rate).toBeCloseTo((errors * 100) / evs.length, 9);
+  });
+
+  it("client-analytics: requests per device type, browser or OS", async () => {
+    const res = await app.get(
+      `/observability/gateway/client-analytics?from_date=${FROM}&to_date=${TO}&group_by=browser&project_id=${P1}`,
+    );
+    expect(res.status).toBe(200);
+    const n = all.filter((e) => scoped(e) && e.d.project_id === P1 && e.d.browser_name).length;
+    expect(res.body).toEqual({
+      distribution: [{ name: "curl", count: n, percent: 100 }],
+      total: n,
+      group_by: "browser",
+    });
+  });
+
+  it("geographical-stats: countries and cities as the gateway recorded them, with heat-map points", async () => {
+    const res = await app.get(`/observability/gateway/geographical-stats?from_date=${FROM}&to_date=${TO}`);
+    expect(res.status).toBe(200);
+    const evs = all.filter(scoped);
+    const byCountry = count(evs.map((e) => e.d.country_code ?? null));
+    const byCity = count(evs.filter((e) => e.d.city).map((e) => `${e.d.city}/${e.d.country_code}`));
+    expect(res.body.total_requests).toBe(evs.length);
+    expect(
+      new Map(
+        res.body.countries.map((c: { country_code: string | null; count: number }) => [
+          c.country_code,
+          c.count,
+        ]),
+      ),
+    ).toEqual(byCountry);
+    expect(
+      new Map(
+        res.body.cities.map((c: { city: string; country_code: string; count: number }) => [
+          `${c.city}/${c.country_code}`,
+          c.count,
+        ]),
+      ),
+    ).toEqual(byCity);
+    expect(res.body.unique_cities).toBe(byCity.size);
+    for (const h of res.body.heatmap_data) expect(typeof h.lat).toBe("number");
+  });
+});
