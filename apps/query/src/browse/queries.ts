@@ -1,7 +1,6 @@
 /** Pure builders of the browsing statements (inference list, detail, distribution, credentials, admin). */
 import { Tables } from "@budmetrics/schema";
-import type { BuiltQuery, Filters } from "../analytics/queries";
-import { INFERENCE_DIMS } from "../analytics/queries";
+import type { BuiltQuery } from "../analytics/queries";
 import { IP_TEXT, scopeWhere, type CompatFilters } from "../compat/sql";
 
 export type SortField = "timestamp" | "tokens" | "latency" | "cost";
@@ -57,45 +56,6 @@ function listWhere(spec: ListScope) {
   if (spec.endpointType !== undefined) {
     params.endpoint_type = spec.endpointType;
     where.push("endpoint_type = {endpoint_type:String}");
-  }
-  return { params, where };
-}
-
-/** WHERE of the analytics pipeline's latency histogram (its Filters: ids or names per dimension). */
-function histogramWhere(spec: { fromMs: number; toMs: number; filters: Filters }) {
-  const params: Record<string, unknown> = {};
-  const where: string[] = [];
-  params.from = spec.fromMs;
-  params.to = spec.toMs;
-  where.push(
-    "request_arrival_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')",
-    "request_arrival_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')",
-  );
-  for (const key of Object.keys(spec.filters).sort() as Array<keyof Filters>) {
-    const v = spec.filters[key]!;
-    if (key === "prompt") {
-      params.f_prompt = [...v.ids, ...v.names];
-      where.push("prompt_id IN {f_prompt:Array(String)}");
-      continue;
-    }
-    const d = INFERENCE_DIMS[key];
-    const parts: string[] = [];
-    if (d.idType === "String") {
-      params[`f_${key}`] = [...v.ids, ...v.names];
-      parts.push(`${d.id} IN {f_${key}:Array(String)}`);
-    } else {
-      if (v.ids.length) {
-        params[`f_${key}_ids`] = v.ids;
-        parts.push(`${d.id} IN {f_${key}_ids:Array(UUID)}`);
-      }
-      if (v.names.length) {
-        if (d.name) {
-          params[`f_${key}_names`] = v.names;
-          parts.push(`${d.name} IN {f_${key}_names:Array(String)}`);
-        } else parts.push("0");
-      }
-    }
-    where.push(parts.length === 0 ? "0" : parts.length === 1 ? parts[0]! : `(${parts.join(" OR ")})`);
   }
   return { params, where };
 }
@@ -193,24 +153,6 @@ export function buildInferenceDetailQuery(db: string, id: string): BuiltQuery {
       `SELECT ${[...LIST_COLUMNS, "request_forward_time", `${IP_TEXT} AS request_ip_t`, "response_analysis", "toString(api_key_id) AS api_key_id_t", "toString(user_id) AS user_id_t", "cluster_id", "prompt_id", "prompt_preview", "response_preview", "event_id", "event_source", "received_at", ...SPAN_DETAIL_COLUMNS].join(", ")}\n` +
       `FROM ${db}.${Tables.inferenceEvents} FINAL\nWHERE inference_id = {id:UUID}\nLIMIT 1`,
     query_params: { id },
-  };
-}
-
-export function buildLatencyDistributionQuery(spec: {
-  db: string;
-  fromMs: number;
-  toMs: number;
-  filters: Filters;
-  edges: number[];
-}): BuiltQuery {
-  const { params, where } = histogramWhere(spec);
-  params.edges = spec.edges;
-  where.push("response_time_ms IS NOT NULL", "response_time_ms >= {edges:Array(Float64)}[1]");
-  return {
-    query:
-      `SELECT roundDown(assumeNotNull(response_time_ms), {edges:Array(Float64)}) AS lo, count() AS n, avg(response_time_ms) AS avg_ms\n` +
-      `FROM ${spec.db}.${Tables.inferenceEvents} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY lo\nORDER BY lo`,
-    query_params: params,
   };
 }
 

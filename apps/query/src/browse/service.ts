@@ -1,7 +1,7 @@
 /** Browsing and usage use cases. Pure of HTTP and client libraries: they receive a SqlRunner. */
 import { fromChDateTime, toNumber } from "@budmetrics/schema";
 import { planSegments } from "../analytics/planner";
-import { buildInferenceStatesQuery, type Filters } from "../analytics/queries";
+import { buildInferenceStatesQuery } from "../analytics/queries";
 import { queryErrors } from "../errors";
 import type { GeoLookup } from "../compat/geo";
 import { intOrNull } from "../compat/shape";
@@ -10,7 +10,6 @@ import {
   buildInferenceCountQuery,
   buildInferenceDetailQuery,
   buildInferenceListQuery,
-  buildLatencyDistributionQuery,
   buildSampleTypesQuery,
   buildSummaryQueries,
   type ListSpec,
@@ -268,44 +267,6 @@ export function detailMessages(
 /** Feedback of an inference: none is stored yet, so the callers' empty answer (as the original's for an id without feedback). */
 export function inferenceFeedback(id: string) {
   return { object: "inference_feedback", inference_id: id.toLowerCase(), feedback_items: [], total_count: 0 };
-}
-
-export const DEFAULT_LATENCY_EDGES = [0, 100, 250, 500, 1000, 2000, 5000, 10000, 30000];
-
-export async function latencyDistribution(
-  sql: SqlRunner,
-  spec: { fromMs: number; toMs: number; filters: Filters; edges?: number[] },
-) {
-  const edges = [...new Set(spec.edges ?? DEFAULT_LATENCY_EDGES)].sort((a, b) => a - b);
-  const rows = await sql.run<{ lo: number; n: number; avg_ms: number }>(
-    "latency_distribution",
-    buildLatencyDistributionQuery({
-      db: sql.db,
-      fromMs: spec.fromMs,
-      toMs: spec.toMs,
-      filters: spec.filters,
-      edges,
-    }),
-  );
-  const byLo = new Map(rows.map((r) => [Number(r.lo), r]));
-  const total = rows.reduce((s, r) => s + toNumber(r.n), 0);
-  return {
-    object: "latency_distribution",
-    total_count: total,
-    items: edges.map((lo, i) => {
-      const hi = edges[i + 1] ?? null;
-      const r = byLo.get(lo);
-      const count = r ? toNumber(r.n) : 0;
-      return {
-        range: hi === null ? `${lo}+` : `${lo}-${hi}`,
-        min_ms: lo,
-        max_ms: hi,
-        count,
-        percentage: total === 0 ? 0 : (count / total) * 100,
-        avg_ms: r ? Number(r.avg_ms) : null,
-      };
-    }),
-  };
 }
 
 const USAGE_AGGS = [
