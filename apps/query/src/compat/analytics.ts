@@ -3,7 +3,8 @@
  * numbers come from the analytics pipeline; this module adds the original's request rules and answer
  * forms around it:
  *   parse   frequency_unit defaults to `day`; to_date == from_date is one instant; to_date more than a
- *           day ahead → 422; a metric name outside the catalogue that names no stored metric sample → 422;
+ *           day ahead → 422; an empty filter value → 422; a metric name outside the catalogue that names
+ *           no stored metric sample → 422;
  *           data_source `inference` (the default) leaves out prompt traffic;
  *   shape   every item carries model_id, project_id, endpoint_id, api_key_id (null where not grouped or
  *           absent); without group_by a filter on exactly one project / model / endpoint names it in
@@ -92,6 +93,12 @@ export function parseBudAnalytics(b: RawAnalyticsBody, nowMs: number, maxRangeDa
   const fromMs = parseDate(b.from_date, zone);
   if (fromMs === null) {
     throw validation("from_date must be an ISO-8601 date or date-time", { field: "from_date" });
+  }
+  // An empty filter would silently widen the question to everyone's traffic: refused, as the original does.
+  for (const [key, v] of Object.entries(b.filters ?? {})) {
+    if (v === "" || (Array.isArray(v) && v.length === 0)) {
+      throw validation(`${key} filter must not be empty`, { field: "filters" });
+    }
   }
   const toIsNow = b.to_date === null || b.to_date === undefined;
   let toMs = nowMs;

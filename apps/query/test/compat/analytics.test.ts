@@ -279,6 +279,17 @@ describe("POST /observability/analytics (Bud stack shape)", () => {
     expect(values.filter((v: number | null) => v !== null)).toEqual([0.5]);
   });
 
+  it("refuses an empty filter value, which would widen the question to everyone's traffic", async () => {
+    const blank = await app.post("/observability/analytics", body({ filters: { project: "" } }));
+    expect(blank.status).toBe(422);
+    expect(blank.body.detail).toEqual([
+      { loc: ["body", "filters"], msg: "Value error, project filter must not be empty", type: "value_error" },
+    ]);
+    const empty = await app.post("/observability/analytics", body({ filters: { project: [] } }));
+    expect(empty.status).toBe(422);
+    expect(empty.body.detail[0].loc.slice(0, 3)).toEqual(["body", "filters", "project"]);
+  });
+
   it("a missing from_date and a wrong frequency_unit are 422 with FastAPI's loc", async () => {
     const { from_date: _f, ...noFrom } = body({});
     const missing = await app.post("/observability/analytics", noFrom);
