@@ -66,6 +66,13 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
     concurrencyLookbackMs: c.QUERY_CONCURRENCY_LOOKBACK_SECONDS * 1000,
     ...(deps.forceRaw ? { forceRaw: true } : {}),
   };
+  const retention = createRetentionReader(deps.ch);
+  const analytics = analyticsEndpoints({
+    limits,
+    maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS,
+    nowSnapSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,
+    retention,
+  });
   // The Bud stack's endpoints come first: where a path also exists in another table, the callers' shape wins.
   const compat = compatEndpoints({
     limits: {
@@ -75,17 +82,17 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
     },
     maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS,
     geoLookup,
+    analytics: {
+      limits,
+      retention,
+      native: analytics.find((e) => e.method === "post" && e.path === "/observability/analytics")!,
+    },
   });
   const taken = new Set(compat.map((e) => `${e.method} ${e.path}`));
   const endpoints: Endpoint[] = [
     ...compat,
     ...[
-      ...analyticsEndpoints({
-        limits,
-        maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS,
-        nowSnapSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,
-        retention: createRetentionReader(deps.ch),
-      }),
+      ...analytics,
       ...browseEndpoints({ maxRangeDays: c.ANALYTICS_MAX_RANGE_DAYS, previewChars: 200, geoLookup }),
       ...opsEndpoints({ ch: deps.ch, cache, hot, perf, log }),
     ].filter((e) => !taken.has(`${e.method} ${e.path}`)),

@@ -57,7 +57,7 @@ export function coverageNotes(q: AnalyticsQuery, retention: Retention, nowMs: nu
   const rawHorizon = retentionHorizonMs(retention.rawDays, nowMs);
   if (rawHorizon !== null && startMs < rawHorizon) {
     const before = new Date(rawHorizon).toISOString();
-    const rawOnly = !rollupServes(q.groupBy, q.filters, q.promptOnly);
+    const rawOnly = !rollupServes(q.groupBy, q.filters, q.promptOnly || q.withoutPrompts === true);
     const unavailable = inference
       .filter((m) => rawOnly || m.inference === "concurrent_requests")
       .map((m) => m.key);

@@ -28,6 +28,8 @@ export interface AnalyticsQuery {
   fillGaps: boolean;
   topk: number | null;
   promptOnly: boolean;
+  /** Leave out prompt traffic (raw rows only: the rollups do not tell it apart). */
+  withoutPrompts?: boolean;
   aggregation?: SeedAggregation;
   comparisonPeriods: number;
   limit: number | null;

@@ -123,11 +123,22 @@ export function planWindow(
   const sampleNames = metrics.flatMap((m) => (m.sample ? [m.sample] : []));
   const sampleDims = q.groupBy.filter((d) => d !== "user_project" && d !== "api_key");
   const extraLevel = extraLevelOf(q);
-  const base = { db, edges: buckets.edges, dims: q.groupBy, filters, promptOnly: q.promptOnly };
+  const withoutPrompts = q.withoutPrompts === true;
+  const base = {
+    db,
+    edges: buckets.edges,
+    dims: q.groupBy,
+    filters,
+    promptOnly: q.promptOnly,
+    withoutPrompts,
+  };
   const statements: Statement[] = [];
   const tiers: string[] = [];
   if (aggs.length > 0) {
-    const segments = planSegments(buckets.edges, forceRaw || !rollupServes(q.groupBy, filters, q.promptOnly));
+    const segments = planSegments(
+      buckets.edges,
+      forceRaw || !rollupServes(q.groupBy, filters, q.promptOnly || withoutPrompts),
+    );
     const level = rollupLevel(base);
     statements.push({
       label: `${label}.states`,

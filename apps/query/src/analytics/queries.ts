@@ -121,6 +121,8 @@ export interface StatesSpec {
   filters: Filters;
   /** Only inferences that carry a prompt_id (data_source = prompt). */
   promptOnly?: boolean;
+  /** Only inferences without a prompt_id (the Bud stack's data_source = inference); raw rows only. */
+  withoutPrompts?: boolean;
 }
 
 export interface InferenceStatesSpec extends StatesSpec {
@@ -133,6 +135,13 @@ export interface SampleStatesSpec extends StatesSpec {
   metricTypes: readonly string[];
   aggs: readonly SampleAgg[];
   extraLevel?: number;
+}
+
+/** The raw-row condition of a data source (the rollups hold both kinds of traffic). */
+function promptCondition(spec: { promptOnly?: boolean; withoutPrompts?: boolean }): string[] {
+  if (spec.promptOnly) return ["prompt_id IS NOT NULL"];
+  if (spec.withoutPrompts) return ["(prompt_id IS NULL OR prompt_id = '')"];
+  return [];
 }
 
 /** True when dims, filters and data source can be served from the rollups at all. */
@@ -276,7 +285,7 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
     const table = `${spec.db}.${Tables.inferenceEvents}`;
     const where = [
       raws.length === 1 ? raws[0]! : `(${raws.map((r) => `(${r})`).join(" OR ")})`,
-      ...(spec.promptOnly ? ["prompt_id IS NOT NULL"] : []),
+      ...promptCondition(spec),
       ...inferenceFilterSql(spec.filters, true, params),
     ];
     const cols = [
@@ -369,6 +378,7 @@ export interface ConcurrencySpec {
   dims: readonly Dim[];
   filters: Filters;
   promptOnly?: boolean;
+  withoutPrompts?: boolean;
   /** Requests that arrived this long before edges[0] may still be in flight. */
   lookbackMs: number;
 }
@@ -394,7 +404,7 @@ export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
   const where = [
     "request_arrival_time >= fromUnixTimestamp64Milli({c_scan_from:Int64}, 'UTC')",
     "request_arrival_time < fromUnixTimestamp64Milli({c_to:Int64}, 'UTC')",
-    ...(spec.promptOnly ? ["prompt_id IS NOT NULL"] : []),
+    ...promptCondition(spec),
     ...inferenceFilterSql(spec.filters, true, params),
   ];
   const dimCols = [

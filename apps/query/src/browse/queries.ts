@@ -105,7 +105,7 @@ export function buildInferenceListQuery(spec: ListSpec): BuiltQuery {
   params.offset = spec.offset;
   params.preview = spec.previewChars;
   const query =
-    `SELECT ${[...LIST_COLUMNS, "leftUTF8(ifNull(prompt_preview, ''), {preview:UInt32}) AS prompt_preview_t", "leftUTF8(ifNull(response_preview, ''), {preview:UInt32}) AS response_preview_t", `${sort} AS sort_value`].join(", ")}\n` +
+    `SELECT ${[...LIST_COLUMNS, "leftUTF8(coalesce(prompt_preview, input_messages, ''), {preview:UInt32}) AS prompt_preview_t", "leftUTF8(coalesce(response_preview, output, ''), {preview:UInt32}) AS response_preview_t", `${sort} AS sort_value`].join(", ")}\n` +
     `FROM ${spec.db}.${Tables.inferenceEvents} FINAL\n` +
     (where.length ? `WHERE ${where.join("\n  AND ")}\n` : "") +
     `ORDER BY sort_value ${dir}, inference_id ${dir}\n` +
@@ -123,10 +123,34 @@ export function buildInferenceCountQuery(spec: ListScope): BuiltQuery {
   };
 }
 
+/** The columns the gateway's spans fill (migrations/0013) that the inference detail answers. */
+const SPAN_DETAIL_COLUMNS = [
+  "record_kind",
+  "trace_id",
+  "input_messages",
+  "output AS output_t",
+  "system_prompt",
+  "country_code",
+  "region",
+  "city",
+  "user_agent",
+  "device_type",
+  "browser_name",
+  "os_name",
+  "method",
+  "path",
+  "gateway_processing_ms",
+  "total_duration_ms",
+  "is_blocked",
+  "block_reason",
+  "toString(rule_id) AS rule_id_t",
+  "response_id",
+];
+
 export function buildInferenceDetailQuery(db: string, id: string): BuiltQuery {
   return {
     query:
-      `SELECT ${[...LIST_COLUMNS, "request_forward_time", `${IP_TEXT} AS request_ip_t`, "response_analysis", "toString(api_key_id) AS api_key_id_t", "toString(user_id) AS user_id_t", "cluster_id", "prompt_id", "prompt_preview", "response_preview", "event_id", "event_source", "received_at"].join(", ")}\n` +
+      `SELECT ${[...LIST_COLUMNS, "request_forward_time", `${IP_TEXT} AS request_ip_t`, "response_analysis", "toString(api_key_id) AS api_key_id_t", "toString(user_id) AS user_id_t", "cluster_id", "prompt_id", "prompt_preview", "response_preview", "event_id", "event_source", "received_at", ...SPAN_DETAIL_COLUMNS].join(", ")}\n` +
       `FROM ${db}.${Tables.inferenceEvents} FINAL\nWHERE inference_id = {id:UUID}\nLIMIT 1`,
     query_params: { id },
   };

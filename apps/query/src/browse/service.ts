@@ -127,14 +127,37 @@ export async function getInference(sql: SqlRunner, id: string, geo: GeoLookup | 
     }
   }
   const item = listItem(r);
-  const prompt = text(r.prompt_preview);
-  const output = text(r.response_preview);
-  const messages = [
-    ...(prompt ? [{ role: "user", content: prompt }] : []),
-    ...(output ? [{ role: "assistant", content: output }] : []),
-  ];
+  const spanMessages = textOrNull(r.input_messages);
+  const spanOutput = textOrNull(r.output_t);
+  const systemPrompt = textOrNull(r.system_prompt);
+  let messages: Array<Record<string, unknown>>;
+  let output: string;
+  if (spanMessages !== null || spanOutput !== null || systemPrompt !== null) {
+    messages = detailMessages(spanMessages, systemPrompt, spanOutput);
+    output = spanOutput ?? "";
+  } else {
+    // Events that carry previews only (the extended CloudEvent): the previews as one exchange.
+    const prompt = text(r.prompt_preview);
+    output = text(r.response_preview);
+    messages = [
+      ...(prompt ? [{ role: "user", content: prompt }] : []),
+      ...(output ? [{ role: "assistant", content: output }] : []),
+    ];
+  }
   const ip = textOrNull(r.request_ip_t);
-  const place = ip && geo ? geo(ip) : null;
+  // The gateway's own location of the client when its spans said it, else the bundled database's.
+  const lookedUp = ip && geo ? geo(ip) : null;
+  const storedCountry = textOrNull(r.country_code);
+  const place = storedCountry
+    ? {
+        country_code: storedCountry,
+        region: textOrNull(r.region),
+        city: textOrNull(r.city),
+        latitude: lookedUp?.country_code === storedCountry ? lookedUp.latitude : null,
+        longitude: lookedUp?.country_code === storedCountry ? lookedUp.longitude : null,
+      }
+    : lookedUp;
+  const blocked = r.is_blocked === true || r.is_blocked === 1 || r.record_kind === "blocked";
   const metadata = {
     client_ip: ip,
     country_code: place?.country_code ?? null,
@@ -142,18 +165,29 @@ export async function getInference(sql: SqlRunner, id: string, geo: GeoLookup | 
     city: place?.city ?? null,
     latitude: place?.latitude ?? null,
     longitude: place?.longitude ?? null,
+    user_agent: textOrNull(r.user_agent),
+    device_type: textOrNull(r.device_type),
+    browser_name: textOrNull(r.browser_name),
+    os_name: textOrNull(r.os_name),
+    method: textOrNull(r.method),
+    path: textOrNull(r.path),
     api_key_id: r.api_key_id_t ?? null,
     user_id: r.user_id_t ?? null,
+    gateway_processing_ms: intOrNull(r.gateway_processing_ms),
+    total_duration_ms: intOrNull(r.total_duration_ms),
     status_code: r.status_code ?? null,
     error_type: r.error_type ?? null,
     error_message: r.error_message ?? null,
+    is_blocked: blocked ? true : null,
+    block_reason: textOrNull(r.block_reason),
+    block_rule_id: textOrNull(r.rule_id_t),
   };
   return {
     object: "inference_detail",
     ...item,
     model_provider: text(r.model_provider) || "unknown",
     model_display_name: null,
-    system_prompt: null,
+    system_prompt: systemPrompt,
     messages,
     output,
     function_name: null,
@@ -181,10 +215,53 @@ export async function getInference(sql: SqlRunner, id: string, geo: GeoLookup | 
     prompt_id: r.prompt_id ?? null,
     prompt_preview: r.prompt_preview ?? null,
     response_preview: r.response_preview ?? null,
+    trace_id: textOrNull(r.trace_id),
+    record_kind: text(r.record_kind) || "inference",
+    response_id: textOrNull(r.response_id),
     event_id: r.event_id,
     event_source: r.event_source,
     received_at: iso(r.received_at),
   };
+}
+
+/**
+ * The detail's `messages` as the original builds them from the gateway's recorded texts: the system
+ * prompt first, then the input messages (a JSON list, or an object's `messages` list; text that is not
+ * JSON is one user message), then the output as the assistant's message (parsed when it is JSON).
+ */
+export function detailMessages(
+  input: string | null,
+  systemPrompt: string | null,
+  output: string | null,
+): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  if (systemPrompt) out.push({ role: "system", content: systemPrompt });
+  if (input) {
+    try {
+      const parsed: unknown = JSON.parse(input);
+      const list = Array.isArray(parsed)
+        ? parsed
+        : parsed !== null &&
+            typeof parsed === "object" &&
+            Array.isArray((parsed as { messages?: unknown }).messages)
+          ? (parsed as { messages: unknown[] }).messages
+          : [];
+      for (const m of list)
+        if (m !== null && typeof m === "object" && !Array.isArray(m)) out.push(m as Record<string, unknown>);
+    } catch {
+      out.push({ role: "user", content: input });
+    }
+  }
+  if (output) {
+    let content: unknown = output;
+    try {
+      content = JSON.parse(output);
+    } catch {
+      // plain text
+    }
+    out.push({ role: "assistant", content });
+  }
+  return out;
 }
 
 /** Feedback of an inference: none is stored yet, so the callers' empty answer (as the original's for an id without feedback). */

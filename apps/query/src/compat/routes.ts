@@ -4,12 +4,16 @@
  * models dump them, answers with exactly the top-level keys their response models allow.
  */
 import { queryErrors, validation } from "../errors";
-import type { Endpoint } from "../http/endpoint";
+import type { Endpoint, Prepared, RequestContext } from "../http/endpoint";
+import { budAnalyticsEndpoint, type BudAnalyticsOptions } from "./analytics";
 import { getEndpoint, postEndpoint } from "./endpoint";
 import type { GeoLookup } from "./geo";
 import {
   aggregatedBody,
   blockingStatsQuery,
+  clientAnalyticsQuery,
+  geographicalStatsQuery,
+  topRoutesQuery,
   credentialUsageBody,
   distributionBody,
   geographyBody,
@@ -25,6 +29,9 @@ import {
   usageSummaryQuery,
   type AggregatedBody,
   type BlockingStatsQuery,
+  type ClientAnalyticsQuery,
+  type GeographicalStatsQuery,
+  type TopRoutesQuery,
   type CredentialUsageBody,
   type DistributionBody,
   type GeographyBody,
@@ -40,6 +47,10 @@ import {
 } from "./schemas";
 import {
   aggregated,
+  blockingStats,
+  clientDistribution,
+  gatewayPlaces,
+  topRoutes,
   credentialUsage,
   DEFAULT_LATENCY_BUCKETS,
   geography,
@@ -63,6 +74,8 @@ export interface CompatRouteOptions {
   limits: CompatLimits;
   maxRangeDays: number;
   geoLookup: GeoLookup;
+  /** POST /observability/analytics: the pipeline's limits and the native endpoint (seed shape). */
+  analytics: Omit<BudAnalyticsOptions, "maxRangeDays">;
 }
 
 const TS_METRIC: Readonly<Record<string, MetricKey>> = {
@@ -101,9 +114,45 @@ function source(ds: "inference" | "prompt" | undefined): DataSource {
   return ds ?? "inference";
 }
 
-/** Answers over a range that ends now change with every call: only fixed ranges are cached. */
-function cacheFor(normalised: unknown, toMs: number, toIsNow: boolean) {
-  return toIsNow ? undefined : { normalised, toMs };
+interface Range {
+  fromMs: number;
+  toMs: number;
+  /** The range ends now: its answer changes with every call. */
+  toIsNow: boolean;
+}
+
+/** The rows an endpoint reads: a range, the callers' filters (normalised) and the data source. */
+function scopeOf(
+  range: { fromMs: number; toMs: number },
+  filters: Record<string, unknown> | null | undefined,
+  dataSource: DataSource,
+) {
+  return { db: "", fromMs: range.fromMs, toMs: range.toMs, filters: normaliseFilters(filters), dataSource };
+}
+
+/**
+ * An answer computed from raw rows. With `cache`, it is cached under the normalised spec unless the
+ * range ends now (each call then has another end, so an entry would never be read again).
+ */
+function rawAnswer(
+  run: (rc: RequestContext) => Promise<unknown>,
+  cache?: { spec: unknown; range: Pick<Range, "toMs" | "toIsNow"> },
+): Prepared {
+  return {
+    ...(cache && !cache.range.toIsNow ? { cache: { normalised: cache.spec, toMs: cache.range.toMs } } : {}),
+    async run(rc) {
+      return { body: await run(rc), plan: "raw" };
+    },
+  };
+}
+
+/** A fixed answer: the callers' empty value where BudMetrics has no source. */
+function fixedAnswer(body: unknown): Prepared {
+  return {
+    async run() {
+      return { body };
+    },
+  };
 }
 
 function setFilter(
@@ -117,9 +166,11 @@ function setFilter(
 export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
   const { limits } = opts;
   const rules = { maxRangeDays: opts.maxRangeDays, futureLimit: true };
+  const plainRules = { maxRangeDays: opts.maxRangeDays };
   const defaultSpanMs = Math.min(90, opts.maxRangeDays) * 86_400_000;
 
   return [
+    budAnalyticsEndpoint({ ...opts.analytics, maxRangeDays: opts.maxRangeDays }),
     postEndpoint<AggregatedBody>(aggregatedBody, {
       path: "/observability/metrics/aggregated",
       tag: "bud-stack",
@@ -128,32 +179,19 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       description:
         "Ungrouped: `summary` holds every metric and `groups` is empty. Grouped (model, project, endpoint, user, user_project): one entry per group, most requests first, and `summary` is empty. Raw rows; `data_source` inference (default) leaves out prompt traffic.",
       prepare(b, nowMs) {
-        let fromMs: number;
-        let toMs: number;
-        const toIsNow = b.to_date == null;
+        let range: Range;
         if (b.from_date == null) {
-          toMs = b.to_date == null ? nowMs : requireDate(b.to_date, "to_date");
-          fromMs = toMs - defaultSpanMs;
+          const toMs = b.to_date == null ? nowMs : requireDate(b.to_date, "to_date");
+          range = { fromMs: toMs - defaultSpanMs, toMs, toIsNow: b.to_date == null };
         } else {
-          ({ fromMs, toMs } = callerRange(b.from_date, b.to_date, nowMs, rules));
+          range = callerRange(b.from_date, b.to_date, nowMs, rules);
         }
         const spec = {
-          scope: {
-            db: "",
-            fromMs,
-            toMs,
-            filters: normaliseFilters(b.filters),
-            dataSource: source(b.data_source),
-          },
+          scope: scopeOf(range, b.filters, source(b.data_source)),
           metrics: uniq(b.metrics),
           groups: uniq<GroupKey>(b.group_by),
         };
-        return {
-          cache: cacheFor(spec, toMs, toIsNow),
-          async run(rc) {
-            return { body: await aggregated(rc.sql, spec, limits), plan: "raw" };
-          },
-        };
+        return rawAnswer((rc) => aggregated(rc.sql, spec, limits), { spec, range });
       },
     }),
     postEndpoint<TimeSeriesBody>(timeSeriesBody, {
@@ -163,26 +201,15 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       description:
         "Ungrouped: one series with every bucket of the range (zeros where empty, unless fill_gaps is false). Grouped: one series per group with the buckets that have requests.",
       prepare(b, nowMs) {
-        const { fromMs, toMs, toIsNow } = callerRange(b.from_date, b.to_date, nowMs, rules);
+        const range = callerRange(b.from_date, b.to_date, nowMs, rules);
         const spec = {
-          scope: {
-            db: "",
-            fromMs,
-            toMs,
-            filters: normaliseFilters(b.filters),
-            dataSource: source(b.data_source),
-          },
+          scope: scopeOf(range, b.filters, source(b.data_source)),
           metrics: uniq(b.metrics).map((key) => ({ key, metric: TS_METRIC[key]! })),
           groups: uniq<GroupKey>(b.group_by),
           interval: b.interval ?? "1h",
           fillGaps: b.fill_gaps ?? true,
         };
-        return {
-          cache: cacheFor(spec, toMs, toIsNow),
-          async run(rc) {
-            return { body: await timeSeries(rc.sql, spec, limits), plan: "raw" };
-          },
-        };
+        return rawAnswer((rc) => timeSeries(rc.sql, spec, limits), { spec, range });
       },
     }),
     postEndpoint<LatencyDistributionBody>(latencyDistributionBody, {
@@ -190,24 +217,13 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       tag: "bud-stack",
       summary: "Histogram of response times (default buckets 0-100ms … >10s), overall and per group",
       prepare(b, nowMs) {
-        const { fromMs, toMs, toIsNow } = callerRange(b.from_date, b.to_date, nowMs, rules);
+        const range = callerRange(b.from_date, b.to_date, nowMs, rules);
         const spec = {
-          scope: {
-            db: "",
-            fromMs,
-            toMs,
-            filters: normaliseFilters(b.filters),
-            dataSource: source(b.data_source),
-          },
+          scope: scopeOf(range, b.filters, source(b.data_source)),
           groups: uniq<GroupKey>(b.group_by),
           buckets: b.buckets ? parseBucketDefs(b.buckets) : DEFAULT_LATENCY_BUCKETS,
         };
-        return {
-          cache: cacheFor(spec, toMs, toIsNow),
-          async run(rc) {
-            return { body: await latencyDistribution(rc.sql, spec, limits), plan: "raw" };
-          },
-        };
+        return rawAnswer((rc) => latencyDistribution(rc.sql, spec, limits), { spec, range });
       },
     }),
     postEndpoint<DistributionBody>(distributionBody, {
@@ -217,25 +233,14 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       description:
         "Only requests with a prompt_id. Filters project_id, api_key_project_id, endpoint_id, prompt_id (and the other id keys) all apply.",
       prepare(b, nowMs) {
-        const { fromMs, toMs, toIsNow } = callerRange(b.from_date, b.to_date, nowMs, rules);
+        const range = callerRange(b.from_date, b.to_date, nowMs, rules);
         const spec = {
-          scope: {
-            db: "",
-            fromMs,
-            toMs,
-            filters: normaliseFilters(b.filters),
-            dataSource: "prompt" as const,
-          },
+          scope: scopeOf(range, b.filters, "prompt"),
           bucketBy: b.bucket_by ?? "concurrency",
           metric: b.metric ?? "total_duration_ms",
           buckets: b.buckets ? parseBucketDefs(b.buckets) : null,
         };
-        return {
-          cache: cacheFor(spec, toMs, toIsNow),
-          async run(rc) {
-            return { body: await promptDistribution(rc.sql, spec), plan: "raw" };
-          },
-        };
+        return rawAnswer((rc) => promptDistribution(rc.sql, spec), { spec, range });
       },
     }),
     postEndpoint<GeographyBody>(geographyBody, {
@@ -243,23 +248,14 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       tag: "bud-stack",
       summary: "Requests per country, region or city of the request IP (bundled offline IP database)",
       prepare(b, nowMs) {
-        const { fromMs, toMs, toIsNow } = callerRange(b.from_date, b.to_date, nowMs, {
-          maxRangeDays: opts.maxRangeDays,
-        });
-        const spec = geoSpec({
-          fromMs,
-          toMs,
+        const range = callerRange(b.from_date, b.to_date, nowMs, plainRules);
+        const spec = geoSpec(range, {
           filters: b.filters ?? null,
           groupBy: b.group_by ?? "country",
           limit: b.limit ?? 50,
           dataSource: source(b.data_source),
         });
-        return {
-          cache: cacheFor(spec, toMs, toIsNow),
-          async run(rc) {
-            return { body: await geography(rc.sql, spec, opts.geoLookup, limits), plan: "raw" };
-          },
-        };
+        return rawAnswer((rc) => geography(rc.sql, spec, opts.geoLookup, limits), { spec, range });
       },
     }),
     getEndpoint<GeographyQuery>(geographyQuery, {
@@ -267,9 +263,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       tag: "bud-stack",
       summary: "Geography with query parameters (project_id, api_key_project_id, country_codes)",
       prepare(q, nowMs) {
-        const { fromMs, toMs, toIsNow } = callerRange(q.from_date, q.to_date, nowMs, {
-          maxRangeDays: opts.maxRangeDays,
-        });
+        const range = callerRange(q.from_date, q.to_date, nowMs, plainRules);
         const filters: Record<string, unknown> = {};
         if (q.project_id) filters.project_id = q.project_id;
         if (q.api_key_project_id) filters.api_key_project_id = q.api_key_project_id;
@@ -278,20 +272,13 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
             .split(",")
             .map((s) => s.trim())
             .filter(Boolean);
-        const spec = geoSpec({
-          fromMs,
-          toMs,
+        const spec = geoSpec(range, {
           filters,
           groupBy: q.group_by ?? "country",
           limit: q.limit ?? 50,
           dataSource: source(q.data_source),
         });
-        return {
-          cache: cacheFor(spec, toMs, toIsNow),
-          async run(rc) {
-            return { body: await geography(rc.sql, spec, opts.geoLookup, limits), plan: "raw" };
-          },
-        };
+        return rawAnswer((rc) => geography(rc.sql, spec, opts.geoLookup, limits), { spec, range });
       },
     }),
     getEndpoint<UsageSummaryQuery>(usageSummaryQuery, {
@@ -301,13 +288,8 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       description:
         "start_date and end_date (or from_date and to_date) bound request_arrival_time inclusively; project_id is the API key's project. Prompt traffic is not counted. Answer under `param`.",
       prepare(q, nowMs) {
-        const scope = usageScope(q, nowMs);
-        return {
-          cache: cacheFor(scope, scope.toMs, scope.toIsNow),
-          async run(rc) {
-            return { body: await usageSummary(rc.sql, scope), plan: "raw" };
-          },
-        };
+        const { scope, range } = usageScope(q, nowMs);
+        return rawAnswer((rc) => usageSummary(rc.sql, scope), { spec: scope, range });
       },
     }),
     getEndpoint<UsageHistoryQuery>(usageHistoryQuery, {
@@ -315,15 +297,10 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       tag: "bud-stack",
       summary: "Usage per hour / day / week (Monday) / month (UTC), periods with requests only, oldest first",
       prepare(q, nowMs) {
-        const scope = usageScope(q, nowMs);
+        const { scope, range } = usageScope(q, nowMs);
         const echo = q.granularity ?? q.interval ?? "daily";
         const spec = { scope, granularity: HISTORY_ALIASES[echo] ?? "daily", echo };
-        return {
-          cache: cacheFor(spec, scope.toMs, scope.toIsNow),
-          async run(rc) {
-            return { body: await usageHistory(rc.sql, spec), plan: "raw" };
-          },
-        };
+        return rawAnswer((rc) => usageHistory(rc.sql, spec), { spec, range });
       },
     }),
     postEndpoint<UsageBulkBody>(usageBulkBody, {
@@ -354,12 +331,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
           endText: b.end_date,
           projectId: b.project_id ?? null,
         };
-        return {
-          cache: cacheFor(spec, toMs, false),
-          async run(rc) {
-            return { body: await usageBulk(rc.sql, spec), plan: "raw" };
-          },
-        };
+        return rawAnswer((rc) => usageBulk(rc.sql, spec), { spec, range: { toMs, toIsNow: false } });
       },
     }),
     postEndpoint<MetricsSyncBody>(metricsSyncBody, {
@@ -385,11 +357,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
             dataSource: source(b.data_source),
           },
         };
-        return {
-          async run(rc) {
-            return { body: await metricsSync(rc.sql, spec, rc.nowMs), plan: "raw" };
-          },
-        };
+        return rawAnswer((rc) => metricsSync(rc.sql, spec, rc.nowMs));
       },
     }),
     postEndpoint<CredentialUsageBody>(credentialUsageBody, {
@@ -401,36 +369,58 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
         const filters: CompatFilters = {};
         if (b.credential_ids) filters.api_key_id = uniq(b.credential_ids.map((s) => s.toLowerCase()));
         const scope = { db: "", fromMs: sinceMs, toMs: null, filters, dataSource: source(b.data_source) };
-        return {
-          async run(rc) {
-            return { body: await credentialUsage(rc.sql, scope, nowMs), plan: "raw" };
-          },
-        };
+        return rawAnswer((rc) => credentialUsage(rc.sql, scope, nowMs));
       },
     }),
     getEndpoint<BlockingStatsQuery>(blockingStatsQuery, {
       path: "/observability/gateway/blocking-stats",
       tag: "bud-stack",
-      summary: "Blocked-request statistics: always empty (the gateway's events carry no blocking data)",
+      summary:
+        "Blocked requests (from the gateway's spans): totals, block rate, per rule id, per reason, top client addresses, per hour",
+      description:
+        "from_date (required), to_date (default now), project_id, data_source (inference, the default, leaves out prompt traffic; prompt keeps only it). Rules are keyed by their id: the rule's name is not stored.",
       prepare(q, nowMs) {
-        const fromMs = requireDate(q.from_date, "from_date");
-        const toMs = q.to_date ? requireDate(q.to_date, "to_date") : nowMs;
-        if (toMs < fromMs) throw queryErrors.create("QUERY_RANGE_INVALID", "to_date must be after from_date");
-        return {
-          async run() {
-            return {
-              body: {
-                object: "gateway_blocking_stats",
-                total_blocked: 0,
-                block_rate: 0,
-                blocked_by_rule: {},
-                blocked_by_reason: {},
-                top_blocked_ips: [],
-                time_series: [],
-              },
-            };
-          },
-        };
+        const { range, scope } = gatewayScope(q, nowMs);
+        return rawAnswer((rc) => blockingStats(rc.sql, scope), { spec: scope, range });
+      },
+    }),
+    getEndpoint<TopRoutesQuery>(topRoutesQuery, {
+      path: "/observability/gateway/top-routes",
+      tag: "bud-stack",
+      summary: "Requests per gateway route (path, method): count, average response time, error rate",
+      description:
+        "The original's parameters (from_date required, to_date, limit = 10, project_id, data_source) and answer `{routes: [...]}`; records from the gateway's spans only (they carry the route).",
+      prepare(q, nowMs) {
+        const { range, scope } = gatewayScope(q, nowMs);
+        const limit = q.limit ?? 10;
+        return rawAnswer((rc) => topRoutes(rc.sql, scope, limit), { spec: { scope, limit }, range });
+      },
+    }),
+    getEndpoint<ClientAnalyticsQuery>(clientAnalyticsQuery, {
+      path: "/observability/gateway/client-analytics",
+      tag: "bud-stack",
+      summary:
+        "Requests per client device type, browser or operating system (the gateway's user-agent parsing)",
+      description:
+        "The original's parameters (from_date required, to_date, group_by = device_type | browser | os, project_id, data_source) and answer `{distribution, total, group_by}`.",
+      prepare(q, nowMs) {
+        const { range, scope } = gatewayScope(q, nowMs);
+        const groupBy = q.group_by ?? "device_type";
+        return rawAnswer((rc) => clientDistribution(rc.sql, scope, groupBy), {
+          spec: { scope, groupBy },
+          range,
+        });
+      },
+    }),
+    getEndpoint<GeographicalStatsQuery>(geographicalStatsQuery, {
+      path: "/observability/gateway/geographical-stats",
+      tag: "bud-stack",
+      summary: "Requests per country and city as the gateway located the client, with heat-map points",
+      description:
+        "The original's parameters (from_date required, to_date, project_id, data_source) and answer (`countries` 50, `cities` 100, `heatmap_data`).",
+      prepare(q, nowMs) {
+        const { range, scope } = gatewayScope(q, nowMs);
+        return rawAnswer((rc) => gatewayPlaces(rc.sql, scope, opts.geoLookup), { spec: scope, range });
       },
     }),
     getEndpoint<TracesQuery>(tracesQuery, {
@@ -440,19 +430,13 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       prepare(q) {
         requireDate(q.from_date, "from_date");
         requireDate(q.to_date, "to_date");
-        return {
-          async run() {
-            return {
-              body: {
-                object: "trace_list",
-                items: [],
-                total_count: 0,
-                offset: q.offset ?? 0,
-                limit: q.limit ?? 50,
-              },
-            };
-          },
-        };
+        return fixedAnswer({
+          object: "trace_list",
+          items: [],
+          total_count: 0,
+          offset: q.offset ?? 0,
+          limit: q.limit ?? 50,
+        });
       },
     }),
     {
@@ -463,11 +447,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       params: traceIdParams,
       prepare(input) {
         const traceId = input.params.trace_id ?? "";
-        return {
-          async run() {
-            return { body: { object: "trace_detail", trace_id: traceId, spans: [], total_spans: 0 } };
-          },
-        };
+        return fixedAnswer({ object: "trace_detail", trace_id: traceId, spans: [], total_spans: 0 });
       },
     },
     postEndpoint<TelemetryBody>(telemetryBody, {
@@ -475,34 +455,41 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       tag: "bud-stack",
       summary: "Prompt span telemetry: always empty (no OpenTelemetry spans are stored)",
       prepare(b, nowMs) {
-        callerRange(b.from_date, b.to_date, nowMs, { maxRangeDays: opts.maxRangeDays });
-        return {
-          async run() {
-            return {
-              body: {
-                object: "telemetry_query",
-                data: [],
-                total_count: 0,
-                limit: b.limit ?? 50,
-                offset: b.offset ?? 0,
-                has_more: false,
-                query_time_ms: 0,
-              },
-            };
-          },
-        };
+        callerRange(b.from_date, b.to_date, nowMs, plainRules);
+        return fixedAnswer({
+          object: "telemetry_query",
+          data: [],
+          total_count: 0,
+          limit: b.limit ?? 50,
+          offset: b.offset ?? 0,
+          has_more: false,
+          query_time_ms: 0,
+        });
       },
     }),
   ];
 
-  function geoSpec(a: {
-    fromMs: number;
-    toMs: number;
-    filters: Record<string, unknown> | null;
-    groupBy: GeoGroup;
-    limit: number;
-    dataSource: DataSource;
-  }) {
+  /** The gateway endpoints' range (to_date = now when absent; no length limit, as the original) and scope. */
+  function gatewayScope(
+    q: { from_date: string; to_date?: string; project_id?: string; data_source?: string },
+    nowMs: number,
+  ) {
+    const fromMs = requireDate(q.from_date, "from_date");
+    const toMs = q.to_date ? requireDate(q.to_date, "to_date") : nowMs;
+    if (toMs < fromMs) throw queryErrors.create("QUERY_RANGE_INVALID", "to_date must be after from_date");
+    const range: Range = { fromMs, toMs, toIsNow: !q.to_date };
+    const scope = scopeOf(
+      range,
+      q.project_id ? { project_id: q.project_id } : null,
+      q.data_source === "prompt" ? "prompt" : "inference",
+    );
+    return { range, scope };
+  }
+
+  function geoSpec(
+    range: { fromMs: number; toMs: number },
+    a: { filters: Record<string, unknown> | null; groupBy: GeoGroup; limit: number; dataSource: DataSource },
+  ) {
     if (a.limit < 1 || a.limit > 1000)
       throw validation("limit must be between 1 and 1000", { field: "limit" });
     const cc = a.filters?.country_code;
@@ -514,18 +501,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
       }
       countries = uniq(list.map((s) => s.toUpperCase())).sort();
     }
-    return {
-      scope: {
-        db: "",
-        fromMs: a.fromMs,
-        toMs: a.toMs,
-        filters: normaliseFilters(a.filters),
-        dataSource: a.dataSource,
-      },
-      groupBy: a.groupBy,
-      limit: a.limit,
-      countries,
-    };
+    return { scope: scopeOf(range, a.filters, a.dataSource), groupBy: a.groupBy, limit: a.limit, countries };
   }
 
   function usageScope(
@@ -556,13 +532,7 @@ export function compatEndpoints(opts: CompatRouteOptions): Endpoint[] {
     setFilter(filters, "api_key_project_id", q.project_id);
     setFilter(filters, "model_id", q.model_id);
     setFilter(filters, "endpoint_id", q.endpoint_id);
-    return {
-      db: "",
-      fromMs,
-      toMs,
-      toIsNow: endText === undefined,
-      filters,
-      dataSource: "inference" as const,
-    };
+    const range: Range = { fromMs, toMs, toIsNow: endText === undefined };
+    return { scope: { db: "", fromMs, toMs, filters, dataSource: "inference" as const }, range };
   }
 }

@@ -281,6 +281,42 @@ export const blockingStatsQuery = {
 } as const;
 export type BlockingStatsQuery = FromSchema<typeof blockingStatsQuery>;
 
+/** The original's gateway breakdowns: query parameters as it declares them (from_date required). */
+const gatewayRange = {
+  from_date: dateText,
+  to_date: dateText,
+  project_id: uuid,
+  data_source: {
+    type: "string",
+    maxLength: 20,
+    description: "prompt keeps only prompt traffic; else it is left out",
+  },
+} as const;
+
+export const topRoutesQuery = {
+  type: "object",
+  required: ["from_date"],
+  properties: { ...gatewayRange, limit: { type: "integer", minimum: 1, maximum: 1000 } },
+} as const;
+export type TopRoutesQuery = FromSchema<typeof topRoutesQuery>;
+
+export const clientAnalyticsQuery = {
+  type: "object",
+  required: ["from_date"],
+  properties: {
+    ...gatewayRange,
+    group_by: { type: "string", maxLength: 20, description: "device_type (default), browser or os" },
+  },
+} as const;
+export type ClientAnalyticsQuery = FromSchema<typeof clientAnalyticsQuery>;
+
+export const geographicalStatsQuery = {
+  type: "object",
+  required: ["from_date"],
+  properties: gatewayRange,
+} as const;
+export type GeographicalStatsQuery = FromSchema<typeof geographicalStatsQuery>;
+
 export const tracesQuery = {
   type: "object",
   required: ["resource_type", "resource_id", "project_id", "from_date", "to_date"],

@@ -9,6 +9,10 @@ import type { GeoLookup } from "./geo";
 import { formatMetric, numberOrNull, round2, safeFloat } from "./shape";
 import {
   buildAggregateQuery,
+  buildBlockingQuery,
+  buildClientDistributionQuery,
+  buildGatewayPlacesQuery,
+  buildTopRoutesQuery,
   buildCountQuery,
   buildCredentialActivityQuery,
   buildDistinctIpsQuery,
@@ -23,7 +27,9 @@ import {
   FILTER_COLUMNS,
   FILTER_KEYS,
   GROUP_COLUMNS,
+  PLACE_KEY_SEPARATOR,
   type BucketArrays,
+  type ClientGroup,
   type CompatFilters,
   type DistributionBucketBy,
   type DistributionMetric,
@@ -454,6 +460,12 @@ export interface GeographySpec {
   countries: string[] | null;
 }
 
+/** A location the gateway recorded, from its key (no coordinates: they are not stored). */
+function storedPlace(key: string) {
+  const [country_code = "", region = "", city = ""] = key.split(PLACE_KEY_SEPARATOR);
+  return { country_code, region: region || null, city: city || null, lat: null, lon: null };
+}
+
 export async function geography(
   sql: SqlRunner,
   spec: GeographySpec,
@@ -498,7 +510,7 @@ export async function geography(
         : spec.groupBy === "region"
           ? [loc.country_code, loc.region]
           : [loc.country_code, loc.region, loc.city];
-    const key = JSON.stringify(parts);
+    const key = parts.join(PLACE_KEY_SEPARATOR);
     if (!places.has(key)) {
       places.set(key, {
         country_code: loc.country_code,
@@ -511,12 +523,13 @@ export async function geography(
     ips.push(ip);
     keys.push(key);
   }
-  const rows = ips.length
-    ? await sql.run<Row>("compat.geo_locations", buildLocationQuery({ ...scope, ips, keys }))
-    : [];
+  const rows = await sql.run<Row>(
+    "compat.geo_locations",
+    buildLocationQuery({ ...scope, ips, keys, group: spec.groupBy, countries: spec.countries }),
+  );
   const total = spec.countries ? rows.reduce((s, r) => s + toNumber(r.n), 0) : toNumber(count[0]?.n);
   const locations = rows.slice(0, spec.limit).map((r) => {
-    const p = places.get(String(r.loc))!;
+    const p = places.get(String(r.loc)) ?? storedPlace(String(r.loc));
     const n = toNumber(r.n);
     const lat = numberOrNull(r.lat);
     return {
@@ -717,5 +730,126 @@ export async function metricsSync(sql: SqlRunner, spec: SyncSpec, nowMs: number)
       active_users: active,
       total_users_checked: userUsage.length,
     },
+  };
+}
+
+// ---------------------------------------------------------------- gateway blocking
+
+/**
+ * The original's blocking statistics from the blocked records the collector makes from the gateway's
+ * spans: totals, per rule (by rule id), per reason, the ten most blocked client addresses, per hour,
+ * and the block rate against every request in range (prompt traffic included, as the original's).
+ */
+export async function blockingStats(sql: SqlRunner, scope: Scope & { fromMs: number; toMs: number }) {
+  const s = { ...scope, db: sql.db };
+  const [totals, rules, reasons, ips, hours, all] = await Promise.all([
+    sql.run<Row>("compat.blocking_totals", buildBlockingQuery(s, "totals")),
+    sql.run<Row>("compat.blocking_rules", buildBlockingQuery(s, "rules")),
+    sql.run<Row>("compat.blocking_reasons", buildBlockingQuery(s, "reasons")),
+    sql.run<Row>("compat.blocking_ips", buildBlockingQuery(s, "ips")),
+    sql.run<Row>("compat.blocking_hours", buildBlockingQuery(s, "hours")),
+    sql.run<Row>("compat.blocking_requests", buildCountQuery({ ...s, dataSource: "any" })),
+  ]);
+  const blocked = toNumber(totals[0]?.n);
+  const requests = toNumber(all[0]?.n);
+  return {
+    object: "gateway_blocking_stats",
+    total_blocked: blocked,
+    block_rate: requests > 0 ? round2((blocked / requests) * 100) : 0,
+    blocked_by_rule: Object.fromEntries(rules.map((r) => [String(r.rule), toNumber(r.n)])),
+    blocked_by_reason: Object.fromEntries(reasons.map((r) => [String(r.reason), toNumber(r.n)])),
+    top_blocked_ips: ips.map((r) => ({
+      ip: typeof r.ip === "string" && r.ip !== "" ? r.ip : "Unknown",
+      country: typeof r.country === "string" && r.country !== "" ? r.country : "Unknown",
+      count: toNumber(r.n),
+    })),
+    time_series: hours.map((r) => ({ timestamp: naiveIso(toNumber(r.hour)), blocked_count: toNumber(r.n) })),
+  };
+}
+
+// ---------------------------------------------------------------- gateway breakdowns (the original's shapes)
+
+type RangedScope = Scope & { fromMs: number; toMs: number };
+
+/** `{routes: [{path, method, count, avg_response_time, error_rate}]}`, most requests first. */
+export async function topRoutes(sql: SqlRunner, scope: RangedScope, limit: number) {
+  const rows = await sql.run<Row>("compat.top_routes", buildTopRoutesQuery({ ...scope, db: sql.db, limit }));
+  return {
+    routes: rows.map((r) => ({
+      path: String(r.path),
+      method: String(r.method),
+      count: toNumber(r.n),
+      avg_response_time: safeFloat(r.avg_ms),
+      error_rate: safeFloat(r.error_rate),
+    })),
+  };
+}
+
+/** `{distribution: [{name, count, percent}], total, group_by}` over device type, browser or OS. */
+export async function clientDistribution(sql: SqlRunner, scope: RangedScope, groupBy: string) {
+  const group: ClientGroup = groupBy === "browser" || groupBy === "os" ? groupBy : "device_type";
+  const rows = await sql.run<Row>(
+    "compat.client_distribution",
+    buildClientDistributionQuery({ ...scope, db: sql.db, group }),
+  );
+  const total = rows.reduce((n, r) => n + toNumber(r.n), 0);
+  return {
+    distribution: rows.map((r) => ({
+      name: String(r.name),
+      count: toNumber(r.n),
+      percent: total > 0 ? round2((toNumber(r.n) / total) * 100) : 0,
+    })),
+    total,
+    group_by: groupBy,
+  };
+}
+
+/**
+ * The original's geographical statistics from the client location the gateway recorded: countries
+ * (50), cities (100) with coordinates from the bundled database for one of the city's addresses
+ * (the gateway's coordinates are not stored), and the heat-map points of the cities that have them.
+ */
+export async function gatewayPlaces(sql: SqlRunner, scope: RangedScope, lookup: GeoLookup) {
+  const s = { ...scope, db: sql.db };
+  const [countryRows, cityRows] = await Promise.all([
+    sql.run<Row>("compat.gateway_countries", buildGatewayPlacesQuery({ ...s, by: "country" })),
+    sql.run<Row>("compat.gateway_cities", buildGatewayPlacesQuery({ ...s, by: "city" })),
+  ]);
+  const total = countryRows.reduce((n, r) => n + toNumber(r.n), 0);
+  const percent = (n: number) => (total > 0 ? round2((n / total) * 100) : 0);
+  const countries = countryRows.map((r) => ({
+    country_code: typeof r.country_code === "string" ? r.country_code : null,
+    count: toNumber(r.n),
+    percent: percent(toNumber(r.n)),
+  }));
+  const cities = cityRows.map((r) => {
+    const code = typeof r.country_code === "string" ? r.country_code : null;
+    const at = typeof r.ip === "string" && r.ip !== "" ? lookup(r.ip) : null;
+    const same = at !== null && at.country_code === code;
+    return {
+      city: String(r.city),
+      country_code: code,
+      count: toNumber(r.n),
+      percent: percent(toNumber(r.n)),
+      latitude: same ? at.latitude : null,
+      longitude: same ? at.longitude : null,
+    };
+  });
+  return {
+    object: "gateway_geographical_stats",
+    total_requests: total,
+    unique_countries: countries.length,
+    unique_cities: cities.length,
+    countries,
+    cities,
+    heatmap_data: cities
+      .filter((c) => c.latitude !== null && c.longitude !== null)
+      .map((c) => ({
+        lat: c.latitude,
+        lng: c.longitude,
+        count: c.count,
+        city: c.city,
+        country_code: c.country_code,
+      })),
   };
 }

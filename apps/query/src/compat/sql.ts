@@ -270,27 +270,55 @@ export function buildCountQuery(s: Scope): BuiltQuery {
   return { query: `SELECT count() AS n FROM ${TABLE(s.db)}\n${whereSql(where)}`, query_params: params };
 }
 
-/** Distinct request IPs in scope, at most `limit` (the caller asks for one more to detect overflow). */
+/** Rows whose client location the gateway recorded (its spans); the others are located by their IP. */
+const HAS_STORED_PLACE = "ifNull(country_code, '') != ''";
+
+/** Joins the parts of a location key; the same form is built from IP lookups (service.ts). */
+export const PLACE_KEY_SEPARATOR = "\u001f";
+
+/** Distinct request IPs of rows without a recorded location, at most `limit` (one more is asked to detect overflow). */
 export function buildDistinctIpsQuery(s: Scope & { limit: number }): BuiltQuery {
   const { where, params } = scopeWhere(s);
   params.limit = s.limit;
   return {
     query:
       `SELECT DISTINCT ${IP_TEXT} AS ip FROM ${TABLE(s.db)}\n` +
-      `${whereSql([...where, "request_ip IS NOT NULL"])}\nLIMIT {limit:UInt32}`,
+      `${whereSql([...where, "request_ip IS NOT NULL", `NOT (${HAS_STORED_PLACE})`])}\nLIMIT {limit:UInt32}`,
     query_params: params,
   };
 }
 
-/** Requests per location, where each IP was mapped to a location key beforehand (unmapped: left out). */
-export function buildLocationQuery(s: Scope & { ips: string[]; keys: string[] }): BuiltQuery {
+/**
+ * Requests per location key: a recorded location gives its key in SQL (country, region, city joined by
+ * PLACE_KEY_SEPARATOR, the parts `group` asks for; empty when a part is missing or the country is not
+ * in `countries`), an IP was mapped to its key beforehand (`ips` → `keys`); rows without a key are left out.
+ */
+export function buildLocationQuery(
+  s: Scope & {
+    ips: string[];
+    keys: string[];
+    group: "country" | "region" | "city";
+    countries: string[] | null;
+  },
+): BuiltQuery {
   const { where, params } = scopeWhere(s);
-  Object.assign(params, { ips: s.ips, keys: s.keys });
+  Object.assign(params, { ips: s.ips, keys: s.keys, countries: s.countries ?? [], sep: PLACE_KEY_SEPARATOR });
+  const cc = "upper(assumeNotNull(country_code))";
+  const reg = "ifNull(region, '')";
+  const city = "ifNull(city, '')";
+  const stored = {
+    country: cc,
+    region: `if(${reg} = '', '', concat(${cc}, {sep:String}, ${reg}))`,
+    city: `if(${city} = '', '', concat(${cc}, {sep:String}, ${reg}, {sep:String}, ${city}))`,
+  }[s.group];
+  const loc =
+    `if(${HAS_STORED_PLACE}, if(empty({countries:Array(String)}) OR has({countries:Array(String)}, ${cc}), ${stored}, ''), ` +
+    `transform(${IP_TEXT}, {ips:Array(String)}, {keys:Array(String)}, ''))`;
   return {
     query:
-      `SELECT transform(${IP_TEXT}, {ips:Array(String)}, {keys:Array(String)}, '') AS loc, count() AS n, ` +
+      `SELECT ${loc} AS loc, count() AS n, ` +
       "countIf(is_success) AS ok, avg(response_time_ms) AS lat, uniqExact(user_id) AS users\n" +
-      `FROM ${TABLE(s.db)}\n${whereSql([...where, "request_ip IS NOT NULL"])}\n` +
+      `FROM ${TABLE(s.db)}\n${whereSql([...where, `(request_ip IS NOT NULL OR ${HAS_STORED_PLACE})`])}\n` +
       "GROUP BY loc\nHAVING loc != ''\nORDER BY n DESC, loc",
     query_params: params,
   };
@@ -363,6 +391,87 @@ export function buildUserActivityQuery(s: Scope & { limit: number }): BuiltQuery
       "count() AS requests, avg(toUInt8(is_success)) AS success_fraction\n" +
       `FROM ${TABLE(s.db)}\n${whereSql([...where, "user_id IS NOT NULL"])}\n` +
       "GROUP BY uid\nORDER BY last_ms DESC, uid\nLIMIT {limit:UInt32}",
+    query_params: params,
+  };
+}
+
+/** Whether any prompt (agent) traffic arrived in [fromMs, toMs): one row if so, none otherwise. */
+export function buildPromptPresenceQuery(db: string, fromMs: number, toMs: number): BuiltQuery {
+  return {
+    query:
+      `SELECT 1 AS x FROM ${db}.${Tables.inferenceEvents}\n` +
+      "WHERE request_arrival_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')\n" +
+      "  AND request_arrival_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')\n" +
+      "  AND prompt_id IS NOT NULL AND prompt_id != ''\nLIMIT 1",
+    query_params: { from: fromMs, to: toMs },
+  };
+}
+
+/**
+ * Blocked requests (records of kind `blocked`, migrations/0013) in scope: one statement per part of the
+ * original's blocking statistics. `part` picks it: totals, per rule, per reason, top client addresses
+ * (10), per hour. Rules are keyed by their id (the rule's name is not stored).
+ */
+export function buildBlockingQuery(
+  s: Scope,
+  part: "totals" | "rules" | "reasons" | "ips" | "hours",
+): BuiltQuery {
+  const { where, params } = scopeWhere(s);
+  const from = `FROM ${TABLE(s.db)}\n${whereSql([...where, "is_blocked"])}`;
+  const query = {
+    totals: `SELECT count() AS n ${from}`,
+    rules: `SELECT toString(rule_id) AS rule, count() AS n ${from} AND rule_id IS NOT NULL\nGROUP BY rule\nORDER BY n DESC, rule`,
+    reasons: `SELECT coalesce(nullIf(block_reason, ''), 'unknown') AS reason, count() AS n ${from}\nGROUP BY reason\nORDER BY n DESC, reason`,
+    ips: `SELECT ${IP_TEXT} AS ip, any(country_code) AS country, count() AS n ${from}\nGROUP BY ip\nORDER BY n DESC, ip\nLIMIT 10`,
+    hours: `SELECT toInt64(toUnixTimestamp(toStartOfHour(request_arrival_time))) * 1000 AS hour, count() AS n ${from}\nGROUP BY hour\nORDER BY hour`,
+  }[part];
+  return { query, query_params: params };
+}
+
+/** The original's gateway breakdowns read the request as the gateway recorded it (spans): route, agent, place. */
+export const CLIENT_GROUP_COLUMNS = {
+  device_type: "device_type",
+  browser: "browser_name",
+  os: "os_name",
+} as const;
+export type ClientGroup = keyof typeof CLIENT_GROUP_COLUMNS;
+
+/** Requests per (path, method), most first: count, average response time, share answered ≥ 400 (%). */
+export function buildTopRoutesQuery(s: Scope & { limit: number }): BuiltQuery {
+  const { where, params } = scopeWhere(s);
+  params.limit = s.limit;
+  return {
+    query:
+      "SELECT path, ifNull(method, 'GET') AS method, count() AS n, avg(response_time_ms) AS avg_ms, " +
+      "countIf(status_code >= 400) * 100 / count() AS error_rate\n" +
+      `FROM ${TABLE(s.db)}\n${whereSql([...where, "path IS NOT NULL"])}\n` +
+      "GROUP BY path, method\nORDER BY n DESC, path, method\nLIMIT {limit:UInt32}",
+    query_params: params,
+  };
+}
+
+/** Requests per device type, browser or operating system, most first. */
+export function buildClientDistributionQuery(s: Scope & { group: ClientGroup }): BuiltQuery {
+  const { where, params } = scopeWhere(s);
+  const col = CLIENT_GROUP_COLUMNS[s.group];
+  return {
+    query:
+      `SELECT ${col} AS name, count() AS n\nFROM ${TABLE(s.db)}\n${whereSql([...where, `${col} IS NOT NULL`])}\n` +
+      "GROUP BY name\nORDER BY n DESC, name",
+    query_params: params,
+  };
+}
+
+/** Requests per recorded country (50 most; a row without a country is its own), or per city (100 most). */
+export function buildGatewayPlacesQuery(s: Scope & { by: "country" | "city" }): BuiltQuery {
+  const { where, params } = scopeWhere(s);
+  const from = `FROM ${TABLE(s.db)}\n`;
+  return {
+    query:
+      s.by === "country"
+        ? `SELECT country_code, count() AS n\n${from}${whereSql(where)}\nGROUP BY country_code\nORDER BY n DESC, country_code\nLIMIT 50`
+        : `SELECT city, country_code, count() AS n, any(${IP_TEXT}) AS ip\n${from}${whereSql([...where, "city IS NOT NULL"])}\n` +
+          "GROUP BY city, country_code\nORDER BY n DESC, city, country_code\nLIMIT 100",
     query_params: params,
   };
 }

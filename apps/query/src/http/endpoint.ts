@@ -10,6 +10,7 @@ import type { ServerResponse } from "node:http";
 import type { Request, Response, Router } from "express";
 import compression from "compression";
 import zlib from "node:zlib";
+import { isAppError, type AppError } from "@budmetrics/errors";
 import { jsonBody, rawBodyOf, route, type FastPath } from "@budmetrics/http";
 import type { Logger } from "@budmetrics/logger";
 import type { Cache, SqlRunner } from "../ports";
@@ -67,6 +68,8 @@ export interface Endpoint {
   params?: object;
   /** Statuses documented besides 200 / 422. */
   responses?: Record<string, string>;
+  /** The body of a 422 when the endpoint's callers read another form than `{error}`. */
+  validationBody?(err: AppError): unknown;
   prepare(input: Input, nowMs: number): Prepared;
 }
 
@@ -199,6 +202,11 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
           .type("application/json")
           .send(meta ? withMeta(text, meta) : text);
       } catch (err) {
+        if (ep.validationBody && isAppError(err) && err.kind === "validation") {
+          status = 422;
+          res.status(422).json(ep.validationBody(err));
+          return;
+        }
         status = -1;
         throw err;
       } finally {

@@ -12,7 +12,6 @@ const dateText = {
   maxLength: 40,
   description: "ISO-8601 date or date-time; without an offset it is read in `timezone`",
 } as const;
-const uuid = { type: "string", format: "uuid" } as const;
 const timezone = { type: "string", maxLength: 64, description: "IANA time zone (default UTC)" } as const;
 const filterValue = {
   anyOf: [str(), { type: "array", items: str(), minItems: 1, maxItems: 200 }],
@@ -92,65 +91,6 @@ export const analyticsBody = {
 } as const;
 export type AnalyticsBody = FromSchema<typeof analyticsBody>;
 
-export const SORT_FIELDS = ["timestamp", "tokens", "latency", "cost"] as const;
-
-export const inferenceListBody = {
-  type: "object",
-  additionalProperties: false,
-  properties: {
-    from_date: dateText,
-    to_date: { anyOf: [dateText, { type: "null" }] },
-    timezone,
-    project_id: uuid,
-    endpoint_id: uuid,
-    model_id: uuid,
-    filters,
-    is_success: { type: "boolean" },
-    min_tokens: { type: "integer", minimum: 0 },
-    max_tokens: { type: "integer", minimum: 0 },
-    max_latency_ms: { type: "number", minimum: 0 },
-    endpoint_type: str(64),
-    sort_by: { enum: SORT_FIELDS },
-    sort_order: { enum: ["asc", "desc"] },
-    offset: { type: "integer", minimum: 0, maximum: 100_000 },
-    limit: { type: "integer", minimum: 1, maximum: 1000 },
-    cursor: {
-      type: "string",
-      maxLength: 512,
-      description: "next_cursor of the previous page (keyset pagination)",
-    },
-  },
-} as const;
-
-export const inferenceIdParams = {
-  type: "object",
-  required: ["id"],
-  properties: { id: { type: "string", maxLength: 64 } },
-} as const;
-
-const usageRange = {
-  from_date: dateText,
-  to_date: dateText,
-  timezone,
-  project_id: uuid,
-  model_id: uuid,
-  endpoint_id: uuid,
-} as const;
-
-export const usageSummaryQuery = {
-  type: "object",
-  additionalProperties: false,
-  required: ["from_date"],
-  properties: usageRange,
-} as const;
-
-export const usageHistoryQuery = {
-  type: "object",
-  additionalProperties: false,
-  required: ["from_date"],
-  properties: { ...usageRange, interval: { enum: ["hour", "day", "week", "month"] } },
-} as const;
-
 export const usageByProjectQuery = {
   type: "object",
   additionalProperties: false,
@@ -160,16 +100,6 @@ export const usageByProjectQuery = {
     to_date: dateText,
     timezone,
     limit: { type: "integer", minimum: 1, maximum: 10000 },
-  },
-} as const;
-
-export const credentialUsageBody = {
-  type: "object",
-  additionalProperties: false,
-  required: ["since"],
-  properties: {
-    since: dateText,
-    credential_ids: { type: "array", items: uuid, maxItems: 1000 },
   },
 } as const;
 

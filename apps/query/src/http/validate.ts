@@ -1,6 +1,23 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
-import { validation } from "../errors";
+import { queryErrors } from "../errors";
+
+/** One broken rule of a schema: where (`body`/`query`/`path` then the field path), which keyword, in words. */
+export interface SchemaViolation {
+  loc: string[];
+  keyword: string;
+  message: string;
+}
+
+function pathOf(e: ErrorObject): string[] {
+  const path = e.instancePath
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  if (e.keyword === "required") path.push(String(e.params.missingProperty));
+  if (e.keyword === "additionalProperties") path.push(String(e.params.additionalProperty));
+  return path;
+}
 
 /**
  * Two ajv instances per app (no module-level state), each compiling a schema once: JSON bodies are
@@ -33,8 +50,17 @@ export function createValidator() {
     check<T>(schema: object, value: unknown, where: "body" | "query" | "path"): T {
       const fn = compile(schema, where);
       if (fn(value)) return value as T;
-      throw validation(describeError(fn.errors?.[0], where), {
-        errors: (fn.errors ?? []).map((e) => describeError(e, where)),
+      const errors = fn.errors ?? [];
+      // The violations ride along as the cause (never in the body): an endpoint may render them in
+      // another vocabulary (FastAPI's `detail` list for the Bud stack's callers).
+      const violations: SchemaViolation[] = errors.map((e) => ({
+        loc: [where, ...pathOf(e)],
+        keyword: e.keyword,
+        message: describeError(e, where),
+      }));
+      throw queryErrors.create("QUERY_VALIDATION_FAILED", describeError(errors[0], where), {
+        details: { errors: violations.map((v) => v.message) },
+        cause: { violations },
       });
     },
   };

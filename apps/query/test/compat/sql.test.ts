@@ -12,6 +12,7 @@ import {
   buildDistributionQuery,
   buildDistributionRangeQuery,
   buildLatencyHistogramQuery,
+  buildBlockingQuery,
   buildLocationQuery,
   buildSeriesQuery,
   buildUsageHistoryQuery,
@@ -135,8 +136,14 @@ const builders: Array<[string, (db: string) => BuiltQuery, RegExp]> = [
   ["distinct IPs", (db) => buildDistinctIpsQuery({ ...scope, db, limit: 10 }), /request_ip IS NOT NULL/],
   [
     "locations",
-    (db) => buildLocationQuery({ ...scope, db, ips: ["8.8.8.8"], keys: ['["US"]'] }),
+    (db) =>
+      buildLocationQuery({ ...scope, db, ips: ["8.8.8.8"], keys: ["US"], group: "city", countries: ["US"] }),
     /transform\(/,
+  ],
+  [
+    "blocking per rule",
+    (db) => buildBlockingQuery({ ...scope, db }, "rules"),
+    /is_blocked AND rule_id IS NOT NULL/,
   ],
   ["usage per user", (db) => buildUsageQuery({ ...scope, db, perUser: true }), /GROUP BY uid/],
   ["usage history", (db) => buildUsageHistoryQuery({ ...scope, db, granularity: "weekly" }), /toMonday/],
