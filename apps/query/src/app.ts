@@ -18,6 +18,7 @@ import { browseEndpoints } from "./routes/browse.routes";
 import { compatEndpoints } from "./compat/routes";
 import { geoLookup } from "./compat/geo";
 import { opsEndpoints } from "./routes/ops.routes";
+import { defaultUiSource, uiRouter, type UiSource } from "./http/ui";
 
 export interface QueryDeps {
   ch: ClickHouse;
@@ -30,6 +31,8 @@ export interface QueryDeps {
   now?: () => number;
   /** Benchmark / diagnostics only: every analytics answer from raw rows (not reachable from config). */
   forceRaw?: boolean;
+  /** The explorer page's files; prebuilt beside the bundle or built from source when absent. */
+  ui?: UiSource;
 }
 
 const API_VERSION = "1.0.0";
@@ -118,6 +121,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
   return {
     name: "query",
     router,
+    publicRouter: uiRouter(deps.ui ?? defaultUiSource(), log),
     fastPath: hotFastPath(endpoints, {
       hot,
       metrics,

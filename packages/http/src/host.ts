@@ -68,6 +68,7 @@ export function createHost(opts: HostOptions): http.RequestListener {
       res.send(await opts.registry.metrics());
     }),
   );
+  for (const a of opts.apps) if (a.publicRouter) app.use(a.publicRouter);
   app.use(appTokenGuard(opts.appApiToken ?? null));
   for (const a of opts.apps) app.use(a.router);
   app.use((req, res) => {
