@@ -17,6 +17,7 @@ import type { QueryMetrics } from "../ops/metrics";
 import type { PerfTracker } from "../ops/perf";
 import type { ExecClock } from "../ops/sql-runner";
 import type { createValidator } from "./validate";
+import { exportFormatOf, exportZoneOf, sendExport } from "./export";
 
 export interface Input {
   body: unknown;
@@ -78,9 +79,18 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
   for (const ep of endpoints) {
     const handler = route(async (req: Request, res: Response) => {
       const started = performance.now();
+      // CSV / NDJSON: the same answer, rewritten on the way out (export.ts).
+      const format = exportFormatOf(req.originalUrl, req.headers.accept);
+      const send = (json: string | unknown) =>
+        format
+          ? sendExport(res, format, typeof json === "string" ? JSON.parse(json) : json, {
+              zone: exportZoneOf(req.originalUrl),
+              filename: exportName(ep.path),
+            })
+          : res.type("application/json").send(json);
       const processKey = hotKey(ep.method.toUpperCase(), req.originalUrl, rawBodyOf(req));
       const hotHit = processKey ? deps.hot.get(processKey) : undefined;
-      if (hotHit) {
+      if (hotHit && !format) {
         serveHot(hotHit, req.headers["accept-encoding"], res, deps, started);
         return;
       }
@@ -94,7 +104,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
       try {
         const input: Input = {
           body: ep.method === "post" ? (req.body ?? {}) : undefined,
-          query: req.query as Record<string, unknown>,
+          query: withoutFormat(req.query as Record<string, unknown>),
           params: req.params as Record<string, string>,
         };
         if (ep.query) {
@@ -120,7 +130,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
             if (processKey) deps.hot.set(processKey, hit, { plan: null, route: ep.path }, ttl);
             res.setHeader("X-Cache", "HIT");
             res.setHeader("X-Cache-Layer", "shared");
-            res.type("application/json").send(hit);
+            await send(hit);
             return;
           }
           cacheState = "miss";
@@ -140,7 +150,8 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
         }
         if (plan) res.setHeader("X-Query-Plan", plan);
         if (key) res.setHeader("X-Cache", "MISS");
-        res.status(status).type("application/json").send(text);
+        if (status === 200) await send(out.body);
+        else res.status(status).type("application/json").send(text);
       } catch (err) {
         status = -1;
         throw err;
@@ -217,6 +228,7 @@ export function hotFastPath(
     maxBodyBytes: deps.bodyLimitBytes,
     handle(req, res, body) {
       if (!deps.hot.enabled || !deps.accepting()) return false;
+      if (wantsExport(req.url ?? "/", req.headers.accept)) return false;
       const started = performance.now();
       const key = hotKey(req.method, req.url ?? "/", body);
       const e = key ? deps.hot.get(key) : undefined;
@@ -225,6 +237,32 @@ export function hotFastPath(
       return true;
     },
   };
+}
+
+/** Exports (and malformed `?format=`, answered 422 by the router) never take the fast path. */
+function wantsExport(url: string, accept: string | undefined): boolean {
+  try {
+    return exportFormatOf(url, accept) !== null;
+  } catch {
+    return true;
+  }
+}
+
+/** `?format=` belongs to the edge, not to an endpoint's query schema. */
+function withoutFormat(q: Record<string, unknown>): Record<string, unknown> {
+  if (!("format" in q)) return q;
+  const { format: _format, ...rest } = q;
+  return rest;
+}
+
+/** The download's name: the path's last fixed segment (`analytics`, `list`). */
+function exportName(path: string): string {
+  return (
+    path
+      .split("/")
+      .filter((p) => p && !p.startsWith(":"))
+      .pop() ?? "export"
+  );
 }
 
 function round(ms: number): number {
