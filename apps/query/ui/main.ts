@@ -420,13 +420,51 @@ function drawMeta(
   );
   row("answer", `${Math.round(res.ms)} ms in the browser, ${res.bytes.toLocaleString("en-US")} bytes`);
   const parts: Node[] = [dl];
-  if (answer.meta !== undefined)
-    parts.push(el("h4", {}, "meta"), el("pre", { id: "meta-json" }, JSON.stringify(answer.meta, null, 2)));
+  if (answer.meta !== undefined && answer.meta !== null)
+    parts.push(
+      el("h4", {}, "how the server made it (meta)"),
+      el("div", { id: "meta-view" }, renderMeta(answer.meta)),
+      el(
+        "details",
+        {},
+        el("summary", {}, "meta as JSON"),
+        el("pre", { id: "meta-json" }, JSON.stringify(answer.meta, null, 2)),
+      ),
+    );
   parts.push(
     el("h4", {}, "request"),
     el("pre", { id: "request-json" }, `POST ${ANALYTICS}\n${JSON.stringify(req, null, 2)}`),
   );
   byId("meta-body").replaceChildren(...parts);
+}
+
+/**
+ * The answer's `meta` whatever its exact shape: objects as key/value lists, lists of objects (one
+ * entry per part of the plan: tier, rows and bytes read, timings) as tables, numbers formatted.
+ */
+function renderMeta(v: unknown): Node {
+  if (
+    Array.isArray(v) &&
+    v.length > 0 &&
+    v.every((x) => x !== null && typeof x === "object" && !Array.isArray(x))
+  ) {
+    const rows = v as Array<Record<string, unknown>>;
+    const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+    return el(
+      "table",
+      { class: "meta-table" },
+      el("thead", {}, el("tr", {}, ...keys.map((k) => el("th", {}, k)))),
+      el("tbody", {}, ...rows.map((r) => el("tr", {}, ...keys.map((k) => el("td", {}, renderMeta(r[k])))))),
+    );
+  }
+  if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+    const dl = el("dl");
+    for (const [k, x] of Object.entries(v)) dl.append(el("dt", {}, k), el("dd", {}, renderMeta(x)));
+    return dl;
+  }
+  if (Array.isArray(v)) return document.createTextNode(v.map((x) => formatNumber(x)).join(", "));
+  if (typeof v === "boolean") return document.createTextNode(v ? "yes" : "no");
+  return document.createTextNode(formatNumber(v));
 }
 
 let generation = 0;
