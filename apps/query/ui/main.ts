@@ -276,6 +276,8 @@ async function loadMetricList(): Promise<void> {
   byId("metrics").append(
     ...names.map((m) => el("label", {}, el("input", { type: "checkbox", name: "metric", value: m }), m)),
   );
+  for (const box of document.querySelectorAll<HTMLInputElement>("input[name=metric]"))
+    box.checked = state.metrics.includes(box.value);
 }
 
 /** Names (and ids) of models, projects, endpoints and clusters in the range: the filters' choices. */
@@ -669,9 +671,11 @@ async function start(): Promise<void> {
   layout();
   byId<HTMLInputElement>("token").value = savedToken();
   wire();
-  await loadMetricList();
-  // The filters' choices cost four small queries: asked after the first chart, not before it.
+  // The metric list only adds checkboxes: it is not waited for. The filters' choices cost four
+  // small queries: asked after the first chart, not before it.
+  const metricList = loadMetricList();
   await refresh(false);
+  await metricList;
   void loadChoices();
 }
 

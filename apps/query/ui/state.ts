@@ -105,7 +105,9 @@ export function serializeState(s: ExplorerState): string {
 export function rangeOf(s: ExplorerState, nowMs: number): { from_date: string; to_date: string | null } {
   if (s.range === "custom" && s.from) return { from_date: s.from, to_date: s.to || null };
   const span = RANGE_PRESETS[s.range === "custom" ? "24h" : s.range];
-  return { from_date: new Date(nowMs - span).toISOString(), to_date: null };
+  // On the minute: pages opened within the same minute ask the same question (and share its cache entry).
+  const from = Math.floor((nowMs - span) / 60_000) * 60_000;
+  return { from_date: new Date(from).toISOString(), to_date: null };
 }
 
 export interface AnalyticsRequest {
