@@ -258,6 +258,18 @@ const chartPixels = (page: Page, metric: string) =>
     expect(total(apiModel)).toBeLessThan(total(apiAll));
     await page.screenshot({ path: path.join(ARTIFACTS, "04-filtered.png"), fullPage: true });
 
+    // The CSV button downloads the answer on screen: the API's export of the same request.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-csv")]);
+    expect(download.suggestedFilename()).toBe("budmetrics-analytics.csv");
+    const downloaded = fs.readFileSync((await download.path())!, "utf8");
+    const exported = await fetch(`${url}/observability/analytics?format=csv`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "dapr-api-token": TOKEN },
+      body: JSON.stringify(filtered.lastRequest),
+    });
+    expect(downloaded).toBe(await exported.text());
+    expect(downloaded.trimEnd().split("\r\n")).toHaveLength(1 + apiModel.items.length);
+
     // 5. The URL holds the view: someone else opening the link (with the token) gets the same request.
     const other = await browser!.newContext();
     const shared = await other.newPage();

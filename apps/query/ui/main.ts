@@ -183,8 +183,12 @@ function layout(): void {
         el("legend", {}, "chart"),
         el("select", { id: "chart-type" }, option("line"), option("bar")),
         el("label", {}, el("input", { id: "compare", type: "checkbox" }), "previous period"),
-        el("button", { type: "button", id: "export-csv" }, "CSV"),
-        el("button", { type: "button", id: "export-ndjson" }, "NDJSON"),
+        el("button", { type: "button", id: "export-csv", title: "download this answer as CSV" }, "CSV"),
+        el(
+          "button",
+          { type: "button", id: "export-ndjson", title: "download this answer as NDJSON" },
+          "NDJSON",
+        ),
       ),
     ),
     el("div", { id: "status", role: "status" }),
@@ -518,7 +522,8 @@ interface ListItem {
 
 let cursor: string | null = null;
 
-function listRequest(): Record<string, unknown> {
+/** The inference list's request for the current view: one page from `page.cursor` (null = the first). */
+function listRequest(page: { cursor: string | null; limit: number }): Record<string, unknown> {
   const range = rangeOf(state, Date.now());
   const toUtc = (v: string) =>
     /[zZ]|[+-]\d\d:\d\d$/.test(v) ? v : new Date(zonedToUtcMs(v, state.tz)).toISOString();
@@ -533,8 +538,8 @@ function listRequest(): Record<string, unknown> {
     filters,
     sort_by: "timestamp",
     sort_order: "desc",
-    limit: 50,
-    cursor,
+    limit: page.limit,
+    cursor: page.cursor,
   };
 }
 
@@ -550,7 +555,7 @@ async function loadInferences(append: boolean): Promise<void> {
     const res = await call<{ items: ListItem[]; total_count?: number; next_cursor?: string | null }>(
       "POST",
       LIST,
-      listRequest(),
+      listRequest({ cursor, limit: 50 }),
     );
     const rows = res.body.items.map((i) => {
       const tr = el(
@@ -650,8 +655,14 @@ function wire(): void {
     byId(`export-${format}`).addEventListener("click", () => {
       const job =
         state.view === "inferences"
-          ? download(`${LIST}?timezone=${encodeURIComponent(state.tz)}`, listRequest(), format)
-          : download(ANALYTICS, analyticsRequest(state, Date.now()), format);
+          ? // The newest 1000 (the list's largest page), times in the page's zone.
+            download(
+              `${LIST}?timezone=${encodeURIComponent(state.tz)}`,
+              listRequest({ cursor: null, limit: 1000 }),
+              format,
+            )
+          : // The answer on screen: the request it was asked with, not one recomputed now.
+            download(ANALYTICS, probe.lastRequest ?? analyticsRequest(state, Date.now()), format);
       job.catch((err: unknown) => setStatus(String(err instanceof Error ? err.message : err), true));
     });
   window.addEventListener("popstate", () => {
