@@ -28,6 +28,8 @@ WORKDIR /app
 # Owned by root, read-only for the app user.
 COPY --from=build /src/dist/collector.js /src/dist/collector.js.map ./dist/
 COPY --from=build /src/dist/query.js /src/dist/query.js.map ./dist/
+# The explorer page's script and stylesheet (GET /ui), prebuilt.
+COPY --from=build /src/dist/ui ./dist/ui
 # The IP location database of /observability/metrics/geography (geoip-lite's GeoLite2 data, ~115 MB).
 COPY --from=build /src/dist/geoip ./dist/geoip
 COPY --from=build /src/dist/migrate.js /src/dist/migrate.js.map ./dist/

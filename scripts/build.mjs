@@ -2,6 +2,8 @@
 // node_modules in the image). chdb stays external: it is loaded lazily and only in embedded mode,
 // which the image does not support. The query app's IP location data (geoip-lite's data files, read
 // at run time, not bundled) is copied to dist/geoip, where the bundle looks for it.
+// The explorer page (apps/query/ui, options in its bundle.json) is built to dist/ui, where the query
+// bundle serves it from; esbuild stays external to the node bundles (only the source run needs it).
 // `node scripts/build.mjs --outdir DIR` writes elsewhere (tests).
 import fs from "node:fs";
 import { createRequire } from "node:module";
@@ -24,7 +26,7 @@ await build({
   format: "cjs",
   outdir: values.outdir,
   sourcemap: true,
-  external: ["chdb", "chdb/*"],
+  external: ["chdb", "chdb/*", "esbuild"],
   logLevel: process.env.CI || values.outdir === "dist" ? "info" : "warning",
 });
 
@@ -33,4 +35,15 @@ const geoData = path.join(path.dirname(fromQuery.resolve("geoip-lite/package.jso
 fs.cpSync(geoData, path.join(values.outdir, "geoip"), {
   recursive: true,
   filter: (src) => !src.endsWith(".checksum"),
+});
+
+const ui = JSON.parse(fs.readFileSync("apps/query/ui/bundle.json", "utf8"));
+await build({
+  entryPoints: { app: path.join("apps/query/ui", ui.entry) },
+  bundle: true,
+  minify: ui.minify,
+  target: ui.target,
+  format: "iife",
+  outdir: path.join(values.outdir, "ui"),
+  logLevel: "warning",
 });

@@ -1,5 +1,5 @@
 /**
- * `pnpm seed [--events N] [--days D] [--url http://127.0.0.1:9085] [--batch 1000] [--concurrency 8]`
+ * `pnpm seed [--events N] [--days D] [--url http://127.0.0.1:9085] [--batch 1000] [--concurrency 8] [--token T]`
  * Sends generated inference events (realistic cardinalities, arrival times over the last D days)
  * to a running BudMetrics through its HTTP ingestion API, the way a sender without Dapr would.
  *
@@ -7,6 +7,8 @@
  * OpenTelemetry spans instead (test/support/otlp-gateway.ts: chat, streaming, failures, embeddings,
  * audio, images, blocked requests, /v1/responses), cut into OTLP/HTTP requests of `--batch` spans,
  * gzip protobuf, to POST /v1/traces — what an OpenTelemetry Collector in front of the gateway sends.
+ *
+ * `--token` (default: $APP_API_TOKEN) is sent as `dapr-api-token`, for a server started with an app token.
  */
 import { parseArgs } from "node:util";
 import zlib from "node:zlib";
@@ -29,8 +31,10 @@ async function main(): Promise<number> {
       concurrency: { type: "string", default: "8" },
       seed: { type: "string", default: String(Date.now() % 1_000_000) },
       otlp: { type: "boolean", default: false },
+      token: { type: "string", default: process.env.APP_API_TOKEN ?? "" },
     },
   });
+  const auth: Record<string, string> = values.token ? { "dapr-api-token": values.token } : {};
   const count = Number(values.events);
   const days = Number(values.days);
   const batch = Number(values.batch ?? (values.otlp ? "512" : "1000"));
@@ -38,7 +42,7 @@ async function main(): Promise<number> {
     process.stderr.write("--events, --days and --batch must be positive numbers\n");
     return 2;
   }
-  if (values.otlp) return seedSpans({ ...values, count, days, batch });
+  if (values.otlp) return seedSpans({ ...values, count, days, batch, auth });
   const now = Date.now();
   const catalogue = createCatalogue(42, { models: 10, projects: 20, endpoints: 40 });
   const events = generateInferences({
@@ -61,7 +65,7 @@ async function main(): Promise<number> {
     for (let attempt = 0; ; attempt++) {
       const res = await fetch(`${values.url}/observability/add`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...auth },
         body: JSON.stringify({ events }),
       });
       if (res.status === 503 && attempt < 10) {
@@ -101,6 +105,7 @@ async function seedSpans(o: {
   count: number;
   days: number;
   batch: number;
+  auth: Record<string, string>;
 }): Promise<number> {
   const now = Date.now();
   const reqs = generateGatewayRequests({
@@ -126,7 +131,7 @@ async function seedSpans(o: {
       for (let attempt = 0; ; attempt++) {
         const res = await fetch(`${o.url}/v1/traces`, {
           method: "POST",
-          headers: { "content-type": "application/x-protobuf", "content-encoding": "gzip" },
+          headers: { "content-type": "application/x-protobuf", "content-encoding": "gzip", ...o.auth },
           body,
         });
         await res.arrayBuffer();

@@ -48,7 +48,7 @@ describe("Dockerfile", () => {
     expect(install).toMatch(/pnpm install --frozen-lockfile --no-optional && pnpm build/);
   });
 
-  it("ships only the three bundles, the IP location data and migrations/ in the runtime stage, as a numeric non-root user", () => {
+  it("ships only the three bundles, the IP location data, the explorer page and migrations/ in the runtime stage, as a numeric non-root user", () => {
     const copies = runtime.filter((l) => l.startsWith("COPY"));
     expect(copies.length).toBeGreaterThan(0);
     for (const c of copies) {
@@ -65,6 +65,7 @@ describe("Dockerfile", () => {
         "/src/dist/query.js",
         "/src/dist/query.js.map",
         "/src/dist/geoip",
+        "/src/dist/ui",
         "/src/migrations",
       ].sort(),
     );
@@ -213,6 +214,16 @@ describe("the image's layout, without Docker: bundles and migrations, no node_mo
         body: "{}",
       });
       expect(denied.status).toBe(401);
+      if (entry === "query") {
+        // The explorer page: its shell and the prebuilt bundle from dist/ui (no esbuild here), no token needed.
+        const page = await fetch(`${base}/ui`);
+        expect(page.status).toBe(200);
+        const js = await fetch(`${base}/ui/app.js`, { headers: { "accept-encoding": "identity" } });
+        expect(js.status).toBe(200);
+        expect(Buffer.from(await js.arrayBuffer())).toEqual(
+          fs.readFileSync(path.join(app, "dist/ui/app.js")),
+        );
+      }
 
       // The Dockerfile's HEALTHCHECK command, as Docker runs it (exec form, the container's PORT).
       const hc = run(healthcheck!, app, { PORT: String(p) });

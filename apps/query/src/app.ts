@@ -21,6 +21,7 @@ import { compatEndpoints } from "./compat/routes";
 import { geoLookup } from "./compat/geo";
 import { opsEndpoints } from "./routes/ops.routes";
 import { warmUp } from "./analytics/warm-up";
+import { defaultUiSource, uiRouter, type UiSource } from "./http/ui";
 
 export interface QueryDeps {
   ch: ClickHouse;
@@ -35,6 +36,8 @@ export interface QueryDeps {
   forceRaw?: boolean;
   /** Run a few questions at start so the first requests do not pay first-use costs (default true). */
   warmUp?: boolean;
+  /** The explorer page's files; prebuilt beside the bundle or built from source when absent. */
+  ui?: UiSource;
 }
 
 /** Longest the start-up warm-up may take; the questions left are skipped. */
@@ -141,6 +144,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
   return {
     name: "query",
     router,
+    publicRouter: uiRouter(deps.ui ?? defaultUiSource(), log),
     fastPath: hotFastPath(endpoints, {
       hot,
       metrics,

@@ -80,6 +80,7 @@ export function createHost(opts: HostOptions): http.RequestListener {
       res.send(await opts.registry.metrics());
     }),
   );
+  for (const a of opts.apps) if (a.publicRouter) app.use(a.publicRouter);
   app.use(appTokenGuard(opts.appApiToken ?? null));
   app.use(adminGuard(opts.adminApiToken ?? null, opts.adminWithoutToken ?? "off"));
   for (const a of opts.apps) app.use(a.router);

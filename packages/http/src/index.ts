@@ -211,6 +211,12 @@ export interface MountedApp {
   name: string;
   /** Mounted at "/" on the host server. */
   router: import("express").Router;
+  /**
+   * Routes served ahead of the app-token check. Only for static files that carry no data (the explorer
+   * page's shell and bundle): a browser cannot add a header when it opens a page, so the page asks for
+   * the token and sends it with every API call it makes.
+   */
+  publicRouter?: import("express").Router;
   /** Named checks merged into GET /health. */
   health: Record<string, HealthCheck>;
   /** Answers served before the router (after the app-token check), e.g. in-process cache hits. */

@@ -20,6 +20,7 @@ import type { QueryMetrics } from "../ops/metrics";
 import type { PerfTracker } from "../ops/perf";
 import type { ExecClock, StatementRecord } from "../ops/sql-runner";
 import type { createValidator } from "./validate";
+import { exportFormatOf, exportZoneOf, sendExport } from "./export";
 
 export interface Input {
   body: unknown;
@@ -118,9 +119,18 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
     if (ep.params) deps.validator.precompile(ep.params, "path");
     const handler = route(async (req: Request, res: Response) => {
       const started = performance.now();
+      // CSV / NDJSON: the same answer, rewritten on the way out (export.ts).
+      const format = exportFormatOf(req.originalUrl, req.headers.accept);
+      const send = (json: string | unknown) =>
+        format
+          ? sendExport(res, format, typeof json === "string" ? JSON.parse(json) : json, {
+              zone: exportZoneOf(req.originalUrl),
+              filename: exportName(ep.path),
+            })
+          : res.type("application/json").send(json);
       const processKey = hotKey(ep.method.toUpperCase(), req.originalUrl, rawBodyOf(req));
       const hotHit = processKey ? deps.hot.get(processKey) : undefined;
-      if (hotHit) {
+      if (hotHit && !format) {
         serveHot(hotHit, req.headers["accept-encoding"], res, deps, started);
         return;
       }
@@ -144,7 +154,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
       try {
         const input: Input = {
           body: ep.method === "post" ? (req.body ?? {}) : undefined,
-          query: { ...(req.query as Record<string, unknown>) },
+          query: withoutFormat({ ...(req.query as Record<string, unknown>) }),
           params: req.params as Record<string, string>,
         };
         if (explain) delete input.query.explain;
@@ -173,7 +183,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
             res.setHeader("X-Cache", "HIT");
             res.setHeader("X-Cache-Layer", "shared");
             res.setHeader("Server-Timing", serverTiming(steps));
-            res.type("application/json").send(hit);
+            await send(hit);
             return;
           } else cacheState = "miss";
         }
@@ -196,6 +206,10 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
         if (plan) res.setHeader("X-Query-Plan", plan);
         if (key && !explain) res.setHeader("X-Cache", "MISS");
         res.setHeader("Server-Timing", serverTiming(steps));
+        if (format && status === 200) {
+          await send(out.body);
+          return;
+        }
         const meta = explain ? explainMeta(cacheState, plan, out.parts ?? {}, clock, steps, started) : null;
         res
           .status(status)
@@ -283,6 +297,7 @@ export function hotFastPath(
     maxBodyBytes: deps.bodyLimitBytes,
     handle(req, res, body) {
       if (!deps.hot.enabled || !deps.accepting()) return false;
+      if (wantsExport(req.url ?? "/", req.headers.accept)) return false;
       const started = performance.now();
       const key = hotKey(req.method, req.url ?? "/", body);
       const e = key ? deps.hot.get(key) : undefined;
@@ -291,6 +306,32 @@ export function hotFastPath(
       return true;
     },
   };
+}
+
+/** Exports (and malformed `?format=`, answered 422 by the router) never take the fast path. */
+function wantsExport(url: string, accept: string | undefined): boolean {
+  try {
+    return exportFormatOf(url, accept) !== null;
+  } catch {
+    return true;
+  }
+}
+
+/** `?format=` belongs to the edge, not to an endpoint's query schema. */
+function withoutFormat(q: Record<string, unknown>): Record<string, unknown> {
+  if (!("format" in q)) return q;
+  const { format: _format, ...rest } = q;
+  return rest;
+}
+
+/** The download's name: the path's last fixed segment (`analytics`, `list`). */
+function exportName(path: string): string {
+  return (
+    path
+      .split("/")
+      .filter((p) => p && !p.startsWith(":"))
+      .pop() ?? "export"
+  );
 }
 
 function round(ms: number): number {
