@@ -75,7 +75,8 @@ type Meta = Omit<Endpoint, "method" | "body" | "query" | "prepare">;
 /**
  * A POST endpoint whose handler receives the body typed from its JSON schema (`T` is the schema's
  * `FromSchema` type, declared beside it): the edge validates the body against exactly this schema
- * before `prepare` runs, so the narrowing below is what validation established.
+ * before `prepare` runs, so the narrowing below is what validation established. Used by every
+ * endpoint table (compat/endpoint.ts re-exports it).
  */
 export function postEndpoint<T>(
   body: object,
@@ -83,6 +84,20 @@ export function postEndpoint<T>(
 ): Endpoint {
   const { prepare, ...rest } = meta;
   return { ...rest, method: "post", body, prepare: (input, nowMs) => prepare(input.body as T, nowMs, input) };
+}
+
+/** A GET endpoint whose handler receives the query string typed from its schema (coerced, then checked). */
+export function getEndpoint<T>(
+  query: object,
+  meta: Meta & { prepare(query: T, nowMs: number, input: Input): Prepared },
+): Endpoint {
+  const { prepare, ...rest } = meta;
+  return {
+    ...rest,
+    method: "get",
+    query,
+    prepare: (input, nowMs) => prepare(input.query as T, nowMs, input),
+  };
 }
 
 export interface MountDeps {
