@@ -12,6 +12,7 @@ import compression from "compression";
 import zlib from "node:zlib";
 import { jsonBody, rawBodyOf, route, type FastPath } from "@budmetrics/http";
 import type { Logger } from "@budmetrics/logger";
+import type { BuiltQuery } from "../analytics/queries";
 import type { Cache, SqlRunner } from "../ports";
 import { hotKey, type HotCache, type HotEntry } from "../cache/hot-cache";
 import { cacheKey, ttlFor } from "../cache/keys";
@@ -108,6 +109,8 @@ export interface MountDeps {
   perf: PerfTracker;
   validator: ReturnType<typeof createValidator>;
   sqlFor(clock: ExecClock): SqlRunner;
+  /** Rows and bytes a statement would read (explain only). */
+  estimateRead(q: BuiltQuery): Promise<{ rows_read: number | null; bytes_read: number | null }>;
   ttl: { ttlSeconds: number; recentTtlSeconds: number; horizonSeconds: number };
   bodyLimitBytes: number;
   compressionMinBytes: number;
@@ -208,7 +211,11 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
         if (plan) res.setHeader("X-Query-Plan", plan);
         if (key && !explain) res.setHeader("X-Cache", "MISS");
         res.setHeader("Server-Timing", serverTiming(steps));
-        const meta = explain ? explainMeta(cacheState, plan, out.parts ?? {}, clock, steps, started) : null;
+        // The estimates run after the answer is made: `total` and the steps stay the answer's own.
+        const answeredMs = performance.now() - started;
+        const meta = explain
+          ? explainMeta(cacheState, plan, out.parts ?? {}, await estimated(clock, deps), steps, answeredMs)
+          : null;
         res
           .status(status)
           .type("application/json")
@@ -325,15 +332,26 @@ export interface AnswerMeta {
   timings_ms: Record<string, number>;
 }
 
+/** The request's statements with the engine's estimate of what each read, taken after the answer. */
+async function estimated(
+  clock: ExecClock,
+  deps: Pick<MountDeps, "estimateRead">,
+): Promise<StatementRecord[]> {
+  const out: StatementRecord[] = [];
+  for (const { record, query } of clock.explain ?? [])
+    out.push({ ...record, ...(await deps.estimateRead(query)) });
+  return out;
+}
+
 function explainMeta(
   cache: string,
   plan: string | null,
   parts: Record<string, PartRecord[]>,
-  clock: ExecClock,
+  records: StatementRecord[],
   steps: Record<string, number>,
-  started: number,
+  totalMs: number,
 ): AnswerMeta {
-  const statements = (clock.explain ?? []).map((s) => ({
+  const statements = records.map((s) => ({
     ...s,
     ms: round(s.ms),
     parts: (parts[s.label] ?? []).map((p) => ({
@@ -354,7 +372,7 @@ function explainMeta(
     statements,
     rows_read: sum((s) => s.rows_read),
     bytes_read: sum((s) => s.bytes_read),
-    timings_ms: { ...roundAll(steps), total: round(performance.now() - started) },
+    timings_ms: { ...roundAll(steps), total: round(totalMs) },
   };
 }
 
