@@ -24,6 +24,8 @@
  *        --connections 1000 · --duration 10 · --data-dir DIR · --skip-autocannon
  *        --load-question 2 (which question autocannon repeats) · --only-load (skip the question table)
  *        --only 1,6 (run these questions only) · --seed-only (seed the folder, print table sizes, stop)
+ *        --fresh (seed in 10k-row inserts as a collector writes and leave the rollups to background
+ *        merges: the questions then read unmerged parts; with its own --data-dir)
  * Environment: QUERY_MAX_MEMORY_BYTES (raise the memory guard for --big), HTTP_REQUESTS_PER_TURN
  *        (the host's per-turn dispatch budget; 0 = off, to compare)
  */
@@ -67,6 +69,7 @@ const { values: flags } = parseArgs({
     "data-dir": { type: "string" },
     "skip-autocannon": { type: "boolean", default: false },
     "only-load": { type: "boolean", default: false },
+    fresh: { type: "boolean", default: false },
     "seed-only": { type: "boolean", default: false },
     only: { type: "string" },
     "load-question": { type: "string", default: "2" },
@@ -85,9 +88,10 @@ const DATA_DIR = flags["data-dir"] ?? path.join(os.tmpdir(), `bm-query-bench-${E
 const DAY = 86_400_000;
 const NOW = Math.floor(Date.now() / DAY) * DAY;
 const SPAN_DAYS = 30;
-const CHUNK = 1_000_000;
+// --fresh: as a collector writes (10k-row inserts, one part each), rollups left to background merges.
+const CHUNK = flags.fresh ? 10_000 : 1_000_000;
 /** Seeds written before events were generated in arrival order are not reused. */
-const SEED_ORDER = "arrival";
+const SEED_ORDER = flags.fresh ? "arrival, fresh" : "arrival";
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n).toString());
@@ -205,11 +209,12 @@ async function seed(ch: ClickHouse): Promise<void> {
   const seedS = (performance.now() - started) / 1000;
   console.log(`seeded in ${seedS.toFixed(1)} s (${fmt(EVENTS / seedS)} events/s through the rollup views)`);
   const t = performance.now();
-  const rollups = [Tables.inferenceRollup];
-  for (const table of rollups) {
-    await ch.command(`OPTIMIZE TABLE ${db}.${table} FINAL`, undefined, { timeoutMs: 1_800_000 });
+  if (!flags.fresh) {
+    await ch.command(`OPTIMIZE TABLE ${db}.${Tables.inferenceRollup} FINAL`, undefined, {
+      timeoutMs: 1_800_000,
+    });
+    console.log(`rollups merged (OPTIMIZE FINAL) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
-  console.log(`rollups merged (OPTIMIZE FINAL) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   fs.writeFileSync(marker, JSON.stringify({ events: EVENTS, fromMs, order: SEED_ORDER }));
 }
 
@@ -404,6 +409,21 @@ async function timed(port: number, body: string, runs: number, expectCache?: str
   return { p50: pct(times, 50), p95: pct(times, 95), plan };
 }
 
+/** Active parts of the raw table and the rollup, and merges running (a fresh folder merges as it is read). */
+async function partsAndMerges(ch: ClickHouse): Promise<string> {
+  const parts = await ch.query<{ table: string; n: number }>(
+    "SELECT table, count() AS n FROM system.parts WHERE database = {db:String} AND active GROUP BY table ORDER BY table",
+    { db: ch.database },
+  );
+  const merges = await ch.query<{ n: number }>(
+    "SELECT count() AS n FROM system.merges WHERE database = {db:String}",
+    {
+      db: ch.database,
+    },
+  );
+  return `${parts.map((p) => `${p.table} ${toNumber(p.n)} parts`).join(", ")}; ${toNumber(merges[0]?.n)} merges running`;
+}
+
 /**
  * The last `n` uncached requests' split from the app's own perf records: engine time (its
  * statements) and everything else the app did (validation, planning, assembly, JSON), medians.
@@ -577,6 +597,7 @@ async function main(): Promise<void> {
   for (const q of flags["only-load"] ? [] : picked) {
     const body = JSON.stringify(q.body);
     const runs = q.runs ?? RUNS;
+    if (flags.fresh) console.log(`  ${q.name}: ${await partsAndMerges(ch)}`);
     await post(uncached.port, body); // warm-up (page cache, JIT)
     const u = await timed(uncached.port, body, runs);
     const split = await engineSplit(uncached.port, Math.min(runs, 100));

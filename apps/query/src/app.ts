@@ -13,7 +13,7 @@ import { buildOpenApi, DOCS_HTML } from "./http/openapi";
 import { createValidator } from "./http/validate";
 import { createQueryMetrics } from "./ops/metrics";
 import { createPerfTracker } from "./ops/perf";
-import { createSqlRunner } from "./ops/sql-runner";
+import { createSqlRunner, estimateRead } from "./ops/sql-runner";
 import { createRetentionReader } from "./ops/retention";
 import { analyticsEndpoints } from "./routes/analytics.routes";
 import { browseEndpoints } from "./routes/browse.routes";
@@ -124,6 +124,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
     perf,
     validator: createValidator(),
     sqlFor: (clock) => createSqlRunner(deps.ch, guard, metrics, clock, c.QUERY_ROWS_READ_SAMPLE_RATE),
+    estimateRead: (q) => estimateRead(deps.ch, q),
     ttl: {
       ttlSeconds: c.QUERY_CACHE_TTL_SECONDS,
       recentTtlSeconds: c.QUERY_CACHE_RECENT_TTL_SECONDS,

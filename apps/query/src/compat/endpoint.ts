@@ -1,39 +1,16 @@
 /**
  * Endpoints whose handlers receive the request already typed from its JSON schema: `T` is the
- * schema's `FromSchema` type (declared beside the schema in ./schemas). The edge (http/endpoint.ts)
- * validates the body or query string against exactly this schema before `prepare` runs, so the
- * narrowing below is what that validation established. Their 422 answers carry FastAPI's `detail`
- * list beside BudMetrics' `error` (./errors).
+ * schema's `FromSchema` type (declared beside the schema in ./schemas). The helpers are the edge's
+ * own (http/endpoint.ts, which validates against exactly that schema); the Bud-stack routes add
+ * their 422 answer, which carries FastAPI's `detail` list beside BudMetrics' `error` (./errors).
  */
-import type { Endpoint, Input, Prepared } from "../http/endpoint";
+import { getEndpoint as typedGet, postEndpoint as typedPost, type Endpoint } from "../http/endpoint";
 import { compatValidationBody } from "./errors";
 
-type Meta = Omit<Endpoint, "method" | "body" | "query" | "prepare">;
-
-export function postEndpoint<T>(
-  body: object,
-  meta: Meta & { prepare(body: T, nowMs: number, input: Input): Prepared },
-): Endpoint {
-  const { prepare, ...rest } = meta;
-  return {
-    ...rest,
-    method: "post",
-    body,
-    validationBody: (err) => compatValidationBody(err, "body"),
-    prepare: (input, nowMs) => prepare(input.body as T, nowMs, input),
-  };
+export function postEndpoint<T>(body: object, meta: Parameters<typeof typedPost<T>>[1]): Endpoint {
+  return typedPost<T>(body, { validationBody: (err) => compatValidationBody(err, "body"), ...meta });
 }
 
-export function getEndpoint<T>(
-  query: object,
-  meta: Meta & { prepare(query: T, nowMs: number, input: Input): Prepared },
-): Endpoint {
-  const { prepare, ...rest } = meta;
-  return {
-    ...rest,
-    method: "get",
-    query,
-    validationBody: (err) => compatValidationBody(err, "query"),
-    prepare: (input, nowMs) => prepare(input.query as T, nowMs, input),
-  };
+export function getEndpoint<T>(query: object, meta: Parameters<typeof typedGet<T>>[1]): Endpoint {
+  return typedGet<T>(query, { validationBody: (err) => compatValidationBody(err, "query"), ...meta });
 }

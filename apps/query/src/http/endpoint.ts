@@ -13,6 +13,7 @@ import zlib from "node:zlib";
 import { isAppError, type AppError } from "@budmetrics/errors";
 import { jsonBody, rawBodyOf, route, type FastPath } from "@budmetrics/http";
 import type { Logger } from "@budmetrics/logger";
+import type { BuiltQuery } from "../analytics/queries";
 import type { Cache, SqlRunner } from "../ports";
 import { hotKey, type HotCache, type HotEntry } from "../cache/hot-cache";
 import { cacheKey, ttlFor } from "../cache/keys";
@@ -79,7 +80,8 @@ type Meta = Omit<Endpoint, "method" | "body" | "query" | "prepare">;
 /**
  * A POST endpoint whose handler receives the body typed from its JSON schema (`T` is the schema's
  * `FromSchema` type, declared beside it): the edge validates the body against exactly this schema
- * before `prepare` runs, so the narrowing below is what validation established.
+ * before `prepare` runs, so the narrowing below is what validation established. Used by every
+ * endpoint table (compat/endpoint.ts re-exports it).
  */
 export function postEndpoint<T>(
   body: object,
@@ -87,6 +89,20 @@ export function postEndpoint<T>(
 ): Endpoint {
   const { prepare, ...rest } = meta;
   return { ...rest, method: "post", body, prepare: (input, nowMs) => prepare(input.body as T, nowMs, input) };
+}
+
+/** A GET endpoint whose handler receives the query string typed from its schema (coerced, then checked). */
+export function getEndpoint<T>(
+  query: object,
+  meta: Meta & { prepare(query: T, nowMs: number, input: Input): Prepared },
+): Endpoint {
+  const { prepare, ...rest } = meta;
+  return {
+    ...rest,
+    method: "get",
+    query,
+    prepare: (input, nowMs) => prepare(input.query as T, nowMs, input),
+  };
 }
 
 export interface MountDeps {
@@ -97,6 +113,8 @@ export interface MountDeps {
   perf: PerfTracker;
   validator: ReturnType<typeof createValidator>;
   sqlFor(clock: ExecClock): SqlRunner;
+  /** Rows and bytes a statement would read (explain only). */
+  estimateRead(q: BuiltQuery): Promise<{ rows_read: number | null; bytes_read: number | null }>;
   ttl: { ttlSeconds: number; recentTtlSeconds: number; horizonSeconds: number };
   bodyLimitBytes: number;
   compressionMinBytes: number;
@@ -210,7 +228,11 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
           await send(out.body);
           return;
         }
-        const meta = explain ? explainMeta(cacheState, plan, out.parts ?? {}, clock, steps, started) : null;
+        // The estimates run after the answer is made: `total` and the steps stay the answer's own.
+        const answeredMs = performance.now() - started;
+        const meta = explain
+          ? explainMeta(cacheState, plan, out.parts ?? {}, await estimated(clock, deps), steps, answeredMs)
+          : null;
         res
           .status(status)
           .type("application/json")
@@ -359,15 +381,26 @@ export interface AnswerMeta {
   timings_ms: Record<string, number>;
 }
 
+/** The request's statements with the engine's estimate of what each read, taken after the answer. */
+async function estimated(
+  clock: ExecClock,
+  deps: Pick<MountDeps, "estimateRead">,
+): Promise<StatementRecord[]> {
+  const out: StatementRecord[] = [];
+  for (const { record, query } of clock.explain ?? [])
+    out.push({ ...record, ...(await deps.estimateRead(query)) });
+  return out;
+}
+
 function explainMeta(
   cache: string,
   plan: string | null,
   parts: Record<string, PartRecord[]>,
-  clock: ExecClock,
+  records: StatementRecord[],
   steps: Record<string, number>,
-  started: number,
+  totalMs: number,
 ): AnswerMeta {
-  const statements = (clock.explain ?? []).map((s) => ({
+  const statements = records.map((s) => ({
     ...s,
     ms: round(s.ms),
     parts: (parts[s.label] ?? []).map((p) => ({
@@ -388,7 +421,7 @@ function explainMeta(
     statements,
     rows_read: sum((s) => s.rows_read),
     bytes_read: sum((s) => s.bytes_read),
-    timings_ms: { ...roundAll(steps), total: round(performance.now() - started) },
+    timings_ms: { ...roundAll(steps), total: round(totalMs) },
   };
 }
 

@@ -28,8 +28,11 @@ export interface ExecClock {
   executeMs: number;
   statements: number;
   resultRows: number;
-  /** Set by `?explain=1`: each statement is recorded, and its read estimated after it answered. */
-  explain?: StatementRecord[];
+  /**
+   * Set by `?explain=1`: each statement is recorded with its SQL, so its read can be estimated once
+   * the answer is made (the estimates stay out of the request's step timings).
+   */
+  explain?: Array<{ record: StatementRecord; query: BuiltQuery }>;
 }
 
 export function createSqlRunner(
@@ -73,11 +76,7 @@ export function createSqlRunner(
           clock.executeMs += ms;
           clock.statements += 1;
           clock.resultRows += rows.length;
-          if (clock.explain) {
-            const rec: StatementRecord = { label, ms, result_rows: rows.length };
-            clock.explain.push(rec);
-            Object.assign(rec, await estimateRead(ch, q));
-          }
+          clock.explain?.push({ record: { label, ms, result_rows: rows.length }, query: q });
         }
         return rows;
       } catch (err) {
