@@ -178,7 +178,7 @@ export async function getInference(sql: SqlRunner, id: string, geo: GeoLookup | 
     status_code: r.status_code ?? null,
     error_type: r.error_type ?? null,
     error_message: r.error_message ?? null,
-    is_blocked: blocked ? true : null,
+    is_blocked: blocked,
     block_reason: textOrNull(r.block_reason),
     block_rule_id: textOrNull(r.rule_id_t),
   };

@@ -187,7 +187,13 @@ export function toBudShape(res: AnalyticsResponse, req: BudRequest): AnalyticsRe
   const prev = new Map<string, Record<string, number>>();
   const periods = [...res.items].reverse().map((period) => {
     const items = period.items.map((item): GroupItem => {
-      const groupKey = JSON.stringify(ITEM_IDS.map((k) => item[k] ?? null));
+      // The group is every id the pipeline gave the item (user_project and cluster groups too).
+      const groupKey = JSON.stringify(
+        Object.keys(item)
+          .filter((k) => k.endsWith("_id"))
+          .sort()
+          .map((k) => [k, item[k]]),
+      );
       const out: GroupItem = { ...item };
       for (const k of ITEM_IDS) out[k] = idOrNull(item[k]);
       if ("api_key_project_id" in item) out.api_key_project_id = idOrNull(item.api_key_project_id);

@@ -183,6 +183,34 @@ describe("POST /observability/analytics (Bud stack shape)", () => {
     }
   });
 
+  it("grouped by user_project: one series per key project, each with its own deltas", async () => {
+    const res = await app.post(
+      "/observability/analytics",
+      body({ group_by: ["user_project"], frequency_unit: "day" }),
+    );
+    expectCallerAccepts(res);
+    const periods = oldestFirst(res);
+    const projects = [...new Set(all.map((e) => e.d.api_key_project_id ?? null))];
+    expect(projects.length).toBeGreaterThan(2);
+    for (const p of projects) {
+      const counts = days.map(
+        (d) =>
+          all.filter((e) => !isPrompt(e) && (e.d.api_key_project_id ?? null) === p && inDay(e, d)).length,
+      );
+      const dc = deltas(counts);
+      periods.forEach((period, i) => {
+        const it = period.items.find(
+          (x) => (x as unknown as { api_key_project_id: string | null }).api_key_project_id === p,
+        );
+        if (!it) {
+          expect(counts[i]).toBe(0);
+          return;
+        }
+        expect(it.data.request_count).toMatchObject({ count: counts[i], ...dc[i] });
+      });
+    }
+  });
+
   it("grouped by api_key: requests without a key form a group whose api_key_id is null", async () => {
     const res = await app.post(
       "/observability/analytics",

@@ -140,6 +140,7 @@ describe("inference detail and list", () => {
         path: "/v1/chat/completions",
         gateway_processing_ms: e.d.gateway_processing_ms,
         total_duration_ms: e.d.total_duration_ms,
+        is_blocked: false,
       });
       if (e.d.country_code) {
         expect(res.body.gateway_metadata).toMatchObject({
