@@ -623,7 +623,7 @@ async function adminOptimize() {
       .map(([k, v]) => `${k}: ${v}`)
       .join(
         ", ",
-      )}; optimize ${(optimizeMs / 1000).toFixed(1)} s; health ${healthMs.during.length} probes during, 0 not 200 (${healthFails} failed), p50/p99 ${p(healthMs.before, 50)}/${p(healthMs.before, 99)} ms before, ${p(healthMs.during, 50)}/${p(healthMs.during, 99)} ms during; ingest batches p50/p99 ${p(ingestMs.before, 50)}/${p(ingestMs.before, 99)} ms before, ${p(ingestMs.during, 50)}/${p(ingestMs.during, 99)} ms during (${ingestFails} not 200); RSS ${rss.toFixed(0)} MB`,
+      )}; optimize ${(optimizeMs / 1000).toFixed(1)} s; health ${healthMs.during.length} probes during it, ${healthFails} of all probes not 200; p50/p99 ${p(healthMs.before, 50)}/${p(healthMs.before, 99)} ms before, ${p(healthMs.during, 50)}/${p(healthMs.during, 99)} ms during; ingest batches p50/p99 ${p(ingestMs.before, 50)}/${p(ingestMs.before, 99)} ms before, ${p(ingestMs.during, 50)}/${p(ingestMs.during, 99)} ms during (${ingestFails} not 200); RSS ${rss.toFixed(0)} MB`,
   );
 }
 

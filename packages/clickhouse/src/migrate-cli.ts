@@ -8,6 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "@budmetrics/config";
+import { AppError } from "@budmetrics/errors";
 import { createLogger } from "@budmetrics/logger";
 import { createClickHouse, type ClickHouse } from "./client";
 import { migrateConfigSchema } from "./config";
@@ -156,6 +157,11 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
+    // A held data folder is the operator's to resolve (DATA_DIR), as at the apps' start: exit 2.
+    if (err instanceof AppError && err.code === "STARTUP_CONFLICT") {
+      process.stderr.write(`migrate cannot start: ${err.publicMessage}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`migrate failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   },
