@@ -162,7 +162,8 @@ describe("exactly-once writes", () => {
     );
     const counts = await countsFor(events.map((e) => e.inference_id));
     expect([counts.raw, counts.final]).toEqual([55_000, 55_000]);
-  });
+    // 55k rows written twice: ~25 s alone, more than a minute on a loaded two-core machine.
+  }, 180_000);
 
   it("answers retry for an id another writer has claimed but not committed, and inserts nothing for it", async () => {
     const [event] = [
