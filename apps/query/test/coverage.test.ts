@@ -1,5 +1,5 @@
 import { coverageNotes, retentionHorizonMs } from "../src/analytics/coverage";
-import type { AnalyticsQuery } from "../src/analytics/request";
+import type { AnalyticsQuery } from "../src/analytics/parse";
 
 const DAY = 86_400_000;
 const NOW = Date.parse("2026-11-30T04:00:00Z");
