@@ -250,7 +250,7 @@ describe("blocked requests and /v1/responses through the route", () => {
     expect(responses.length).toBeGreaterThan(0);
     const rows = await engine.ch.query<Record<string, unknown>>(
       `SELECT record_kind, endpoint_type, toString(model_id) AS model, is_success, is_blocked, block_reason,
-              toBool(rule_id IS NOT NULL) AS has_rule, error_code, toBool(response_id IS NOT NULL) AS has_response_id
+              toBool(rule_id IS NOT NULL) AS has_rule, rule_name, rule_type, block_reason_detail, error_code, toBool(response_id IS NOT NULL) AS has_response_id
        FROM ${db()}.${Tables.inferenceEvents} WHERE record_kind != 'inference' ORDER BY record_kind, trace_id`,
     );
     expect(rows.filter((r) => r.record_kind === "blocked")).toEqual(
@@ -262,6 +262,9 @@ describe("blocked requests and /v1/responses through the route", () => {
         is_blocked: true,
         block_reason: "Rate limit exceeded",
         has_rule: true,
+        rule_name: "API Rate Limit (100/min)",
+        rule_type: "RateBasedBlocking",
+        block_reason_detail: "Rate limit exceeded",
         error_code: "BLOCKED",
         has_response_id: false,
       })),

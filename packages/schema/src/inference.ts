@@ -345,6 +345,29 @@ export const INFERENCE_FIELDS = {
     absent: "null",
   },
   rule_id: { ts: "string", json: optUuid, column: "Nullable(UUID)", encoding: "text", absent: "null" },
+  /** The blocking rule's name and type as the gateway recorded them (budapp keys its rule counts by name). */
+  rule_name: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  rule_type: {
+    ts: "string",
+    json: optShortText,
+    column: "LowCardinality(Nullable(String))",
+    encoding: "text",
+    absent: "null",
+  },
+  /** The blocking event's own words for why (block_reason is the gateway's category). */
+  block_reason_detail: {
+    ts: "string",
+    json: optShortText,
+    column: "Nullable(String)",
+    encoding: "text",
+    absent: "null",
+  },
   /** The /v1/responses response id. */
   response_id: {
     ts: "string",

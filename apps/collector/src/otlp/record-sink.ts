@@ -89,6 +89,9 @@ export function toInferenceData(r: InferenceRecord): InferenceData {
     // The analytics attribute (a category such as rate_limit_exceeded), else the blocking event's text.
     block_reason: r.block_reason ?? r.block_reason_detail,
     rule_id: r.rule_id ?? (r.block_rule_id === null ? null : uuid(r.block_rule_id)),
+    rule_name: r.rule_name,
+    rule_type: r.rule_type,
+    block_reason_detail: r.block_reason_detail,
     response_id: r.response_id,
   };
 }

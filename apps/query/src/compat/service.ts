@@ -737,7 +737,7 @@ export async function metricsSync(sql: SqlRunner, spec: SyncSpec, nowMs: number)
 
 /**
  * The original's blocking statistics from the blocked records the collector makes from the gateway's
- * spans: totals, per rule (by rule id), per reason, the ten most blocked client addresses, per hour,
+ * spans: totals, per rule (by its name; its id where none is stored), per reason, the ten most blocked client addresses, per hour,
  * and the block rate against every request in range (prompt traffic included, as the original's).
  */
 export async function blockingStats(sql: SqlRunner, scope: Scope & { fromMs: number; toMs: number }) {

@@ -415,7 +415,7 @@ export function buildPromptPresenceQuery(db: string, fromMs: number, toMs: numbe
 /**
  * Blocked requests (records of kind `blocked`, migrations/0013) in scope: one statement per part of the
  * original's blocking statistics. `part` picks it: totals, per rule, per reason, top client addresses
- * (10), per hour. Rules are keyed by their id (the rule's name is not stored).
+ * (10), per hour. Rules are keyed by their name (their id where no name is stored).
  */
 export function buildBlockingQuery(
   s: Scope,
@@ -425,8 +425,11 @@ export function buildBlockingQuery(
   const from = `FROM ${TABLE(s.db)}\n${whereSql([...where, "is_blocked"])}`;
   const query = {
     totals: `SELECT count() AS n ${from}`,
-    rules: `SELECT toString(rule_id) AS rule, count() AS n ${from} AND rule_id IS NOT NULL\nGROUP BY rule\nORDER BY n DESC, rule`,
-    reasons: `SELECT coalesce(nullIf(block_reason, ''), 'unknown') AS reason, count() AS n ${from}\nGROUP BY reason\nORDER BY n DESC, reason`,
+    // By the rule's name, as the original and budapp key it; a record without one (stored before
+    // migrations/0016, or a gateway that sent no name) by its rule id.
+    rules: `SELECT coalesce(nullIf(rule_name, ''), toString(rule_id)) AS rule, count() AS n ${from} AND (rule_name != '' OR rule_id IS NOT NULL)\nGROUP BY rule\nORDER BY n DESC, rule`,
+    // The blocking event's own reason first, then the gateway's category, as the original reads them.
+    reasons: `SELECT coalesce(nullIf(block_reason_detail, ''), nullIf(block_reason, ''), 'unknown') AS reason, count() AS n ${from}\nGROUP BY reason\nORDER BY n DESC, reason`,
     ips: `SELECT ${IP_TEXT} AS ip, any(country_code) AS country, count() AS n ${from}\nGROUP BY ip\nORDER BY n DESC, ip\nLIMIT 10`,
     hours: `SELECT toInt64(toUnixTimestamp(toStartOfHour(request_arrival_time))) * 1000 AS hour, count() AS n ${from}\nGROUP BY hour\nORDER BY hour`,
   }[part];

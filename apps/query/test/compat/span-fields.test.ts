@@ -32,6 +32,9 @@ const PLACES = [
 ];
 const RULES = Array.from({ length: 3 }, (_, i) => `1a2b3c4d-0000-4000-8000-00000000000${i}`);
 const REASONS = ["ip_blocked", "country_blocked", null];
+/** Rule names as the gateway records them; a record stored before migrations/0016 has none. */
+const RULE_NAMES = ["Block Tor exits", "API Rate Limit (100/min)", null];
+const DETAILS = ["Rate limit exceeded", "Country CN is blocked", null];
 
 let engine: TestEngine;
 let app: RunningApp;
@@ -77,6 +80,9 @@ function withSpanFields(events: InferenceData[]): InferenceData[] {
         endpoint_type: "blocked",
         block_reason: pick(REASONS),
         rule_id: rng() < 0.9 ? pick(RULES) : null,
+        rule_name: pick(RULE_NAMES),
+        rule_type: pick(["RateBasedBlocking", "GeoBlocking", null]),
+        block_reason_detail: pick(DETAILS),
         input_tokens: 0,
         output_tokens: 0,
         response_time_ms: null,
@@ -254,8 +260,12 @@ describe("gateway/blocking-stats", () => {
       .slice(0, 10);
     return {
       blocked,
-      byRule: Object.fromEntries(count(nonNull(blocked.map((e) => e.d.rule_id))).entries()),
-      byReason: Object.fromEntries(count(blocked.map((e) => e.d.block_reason ?? "unknown")).entries()),
+      // Keyed by the rule's name as budapp reads it; a record with no name by its rule id.
+      byRule: Object.fromEntries(count(nonNull(blocked.map((e) => e.d.rule_name ?? e.d.rule_id))).entries()),
+      // The event's own reason first, then the gateway's category (the original's coalesce).
+      byReason: Object.fromEntries(
+        count(blocked.map((e) => e.d.block_reason_detail ?? e.d.block_reason ?? "unknown")).entries(),
+      ),
       hours: [...count(blocked.map((e) => hour(e.t))).entries()]
         .sort((a, b) => a[0].localeCompare(b[0]))
         .map(([timestamp, blocked_count]) => ({ timestamp, blocked_count })),
@@ -264,7 +274,7 @@ describe("gateway/blocking-stats", () => {
   }
   const nonNull = <T>(xs: Array<T | null | undefined>) => xs.filter((x): x is T => x != null);
 
-  it("counts blocked records: totals, rate, per rule id, per reason, top addresses, per hour", async () => {
+  it("counts blocked records: totals, rate, per rule name, per reason, top addresses, per hour", async () => {
     const res = await app.get(`/observability/gateway/blocking-stats?from_date=${FROM}&to_date=${TO}`);
     expect(res.status).toBe(200);
     for (const m of models) expect(m(res.body) ? [] : m.errors).toEqual([]);
