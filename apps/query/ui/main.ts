@@ -326,17 +326,20 @@ function drawCharts(charts: MetricChart[]): void {
     const box = el("div", { class: "chart", "data-metric": c.metric, "data-points": String(c.xs.length) });
     host.append(box);
     const bars = state.chart === "bar" ? uPlot.paths.bars?.({ size: [0.7, 64] }) : undefined;
+    const groups = c.series.filter((s) => s.kind === "main").length;
     let colorIndex = 0;
     const series: uPlot.Series[] = [
       {},
       ...c.series.map((s): uPlot.Series => {
         if (s.kind === "main") {
-          const color = COLORS[colorIndex++ % COLORS.length]!;
+          const k = colorIndex++;
+          const color = COLORS[k % COLORS.length]!;
+          const paths = bars && groups > 1 ? sideBySide(c.xs, k, groups) : bars;
           return {
             label: s.label,
             stroke: color,
             width: 2,
-            ...(bars ? { paths: bars, fill: `${color}99` } : {}),
+            ...(paths ? { paths, fill: `${color}99`, points: { show: false } } : {}),
           };
         }
         if (s.kind === "previous")
@@ -375,6 +378,19 @@ function drawCharts(charts: MetricChart[]): void {
     };
     plots.push(new uPlot(opts, [c.xs, ...c.series.map((s) => s.values)] as uPlot.AlignedData, box));
   }
+}
+
+/** Bars of group k of n side by side inside each bucket (uPlot draws every series at the bucket otherwise). */
+function sideBySide(xs: number[], k: number, n: number): uPlot.Series.PathBuilder | undefined {
+  let step = Infinity;
+  for (let i = 1; i < xs.length; i++) step = Math.min(step, xs[i]! - xs[i - 1]!);
+  if (!Number.isFinite(step)) step = 3600;
+  const width = (0.8 * step) / n;
+  const x0 = xs.map((x) => x - 0.4 * step + k * width);
+  const inScale = 1 as uPlot.Series.BarsPathBuilderFacetUnit;
+  return uPlot.paths.bars?.({
+    disp: { x0: { unit: inScale, values: () => x0 }, size: { unit: inScale, values: () => [width] } },
+  });
 }
 
 function barRange(xs: number[]): [number, number] {
