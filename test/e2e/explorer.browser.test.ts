@@ -98,14 +98,14 @@ async function api(url: string, pathname: string, body: unknown): Promise<Answer
   return (await res.json()) as Answer;
 }
 
-/** Bytes on the wire of a gzip-encoded GET (what a browser downloads). */
-function gzipBytes(url: string): Promise<number> {
+/** Bytes on the wire of a GET in one encoding (what a browser downloads). */
+function wireBytes(url: string, encoding: "br" | "gzip"): Promise<number> {
   return new Promise((resolve, reject) => {
     http
-      .get(url, { headers: { "accept-encoding": "gzip" } }, (res) => {
+      .get(url, { headers: { "accept-encoding": encoding } }, (res) => {
         let n = 0;
         res.on("data", (c: Buffer) => (n += c.length));
-        res.on("end", () => resolve(res.headers["content-encoding"] === "gzip" ? n : -1));
+        res.on("end", () => resolve(res.headers["content-encoding"] === encoding ? n : -1));
       })
       .on("error", reject);
   });
@@ -328,10 +328,12 @@ const chartPixels = (page: Page, metric: string) =>
   }, 60_000);
 
   it("measures the bundle and the time to first chart", async () => {
-    const jsGzip = await gzipBytes(`${url}/ui/app.js`);
-    const cssGzip = await gzipBytes(`${url}/ui/app.css`);
+    const jsGzip = await wireBytes(`${url}/ui/app.js`, "gzip");
+    const jsBrotli = await wireBytes(`${url}/ui/app.js`, "br");
+    const cssGzip = await wireBytes(`${url}/ui/app.css`, "gzip");
     expect(jsGzip).toBeGreaterThan(0);
     expect(jsGzip).toBeLessThan(60_000);
+    expect(jsBrotli).toBeGreaterThan(0);
     const runs: Array<{ firstChartMs: number; cached: boolean }> = [];
     for (let i = 0; i < 4; i++) {
       const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
@@ -344,10 +346,16 @@ const chartPixels = (page: Page, metric: string) =>
       runs.push({ firstChartMs: p.firstChartMs!, cached: i > 0 });
       await context.close();
     }
-    const report = { jsGzipBytes: jsGzip, cssGzipBytes: cssGzip, runs, at: new Date().toISOString() };
+    const report = {
+      jsGzipBytes: jsGzip,
+      jsBrotliBytes: jsBrotli,
+      cssGzipBytes: cssGzip,
+      runs,
+      at: new Date().toISOString(),
+    };
     fs.writeFileSync(path.join(ARTIFACTS, "timings.json"), `${JSON.stringify(report, null, 2)}\n`);
     console.log(
-      `explorer: app.js ${jsGzip} B gzip, app.css ${cssGzip} B gzip; first chart ${runs.map((r) => r.firstChartMs).join(" / ")} ms`,
+      `explorer: app.js ${jsGzip} B gzip / ${jsBrotli} B brotli, app.css ${cssGzip} B gzip; first chart ${runs.map((r) => r.firstChartMs).join(" / ")} ms`,
     );
     for (const r of runs) expect(r.firstChartMs).toBeLessThan(10_000);
   }, 120_000);

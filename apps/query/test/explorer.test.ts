@@ -169,7 +169,22 @@ describe("serving /ui", () => {
     expect(script.status).toBe(200);
     expect(script.headers.get("content-encoding")).toBe("gzip");
     expect(script.headers.get("cache-control")).toContain("immutable");
-    expect((await script.text()).length).toBeGreaterThan(10_000);
+    const text = await script.text();
+    expect(text.length).toBeGreaterThan(10_000);
+    // The same bytes in brotli and without encoding.
+    // Brotli is made off the event loop after the first request: gzip until then.
+    let br = await fetch(`${url}${js}`, { headers: { "accept-encoding": "br, gzip;q=0.5" } });
+    for (let i = 0; i < 50 && br.headers.get("content-encoding") !== "br"; i++) {
+      expect(br.headers.get("content-encoding")).toBe("gzip");
+      await br.arrayBuffer();
+      await new Promise((r) => setTimeout(r, 100));
+      br = await fetch(`${url}${js}`, { headers: { "accept-encoding": "br, gzip;q=0.5" } });
+    }
+    expect(br.headers.get("content-encoding")).toBe("br");
+    expect(await br.text()).toBe(text);
+    const plain = await fetch(`${url}${js}`, { headers: { "accept-encoding": "identity" } });
+    expect(plain.headers.get("content-encoding")).toBeNull();
+    expect(await plain.text()).toBe(text);
     expect((await fetch(`${url}${css}`)).status).toBe(200);
 
     const body = JSON.stringify({
