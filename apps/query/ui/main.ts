@@ -19,7 +19,7 @@ import {
   type FilterDim,
 } from "./state";
 import { chartsOf, formatNumber, tableOf, type AnalyticsAnswer, type MetricChart } from "./series";
-import { formatInZone, zonedToUtcMs } from "./zone";
+import { formatInZone, toLocalInput, zonedToUtcMs } from "./zone";
 
 interface ExplorerProbe {
   /** ms from navigation start to the first chart drawn. */
@@ -649,7 +649,17 @@ function refresh(push: boolean): Promise<void> {
 function wire(): void {
   byId("controls").addEventListener("change", () => {
     const before = rangeOf(state, 0);
+    const preset = state.range;
     state = readControls();
+    if (state.range === "custom" && preset !== "custom" && !state.from) {
+      // Custom starts from the preset it replaces, as local times in the zone, to be edited.
+      const now = Date.now();
+      state = {
+        ...state,
+        from: toLocalInput(now - RANGE_PRESETS[preset], state.tz),
+        to: toLocalInput(now, state.tz),
+      };
+    }
     const after = rangeOf(state, 0);
     if (before.from_date !== after.from_date || before.to_date !== after.to_date) void loadChoices();
     void refresh(true);
