@@ -247,6 +247,47 @@ describe("inference list export", () => {
   });
 });
 
+describe("export of GET answers and the contract", () => {
+  it("takes ?format= on GET endpoints whose query schema is closed, and documents it in /openapi.json", async () => {
+    const json = await app.get(`/observability/usage/by-project?from_date=${FROM}&to_date=${TO}`);
+    expect(json.status).toBe(200);
+    const items = (json.body as { items: Array<Record<string, unknown>> }).items;
+    expect(items.length).toBeGreaterThan(0);
+    const res = await fetch(
+      `${app.url}/observability/usage/by-project?from_date=${FROM}&to_date=${TO}&format=csv`,
+    );
+    expect(res.status).toBe(200);
+    const [header, ...rows] = parseCsv(await res.text());
+    expect(rows).toHaveLength(items.length);
+    rows.forEach((r, i) =>
+      header!.forEach((h, j) =>
+        expect([h, r[j]]).toEqual([h, cellOf((items[i] as Record<string, unknown>)[h])]),
+      ),
+    );
+    // timezone is not a parameter of the summary: an export's timezone is taken and not refused.
+    const summary = await fetch(`${app.url}/observability/metrics/summary?format=ndjson&timezone=Asia/Tokyo`);
+    expect(summary.status).toBe(200);
+    const doc = (await app.get("/openapi.json")).body as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          { parameters?: Array<{ name: string }>; responses: Record<string, { content?: object }> }
+        >
+      >;
+    };
+    const analytics = doc.paths["/observability/analytics"]!.post!;
+    expect(analytics.parameters!.map((p) => p.name)).toContain("format");
+    expect(Object.keys(analytics.responses["200"]!.content!)).toEqual([
+      "application/json",
+      "text/csv",
+      "application/x-ndjson",
+    ]);
+    const usage = doc.paths["/observability/usage/by-project"]!.get!;
+    expect(usage.parameters!.filter((p) => p.name === "timezone")).toHaveLength(1);
+  });
+});
+
 describe("choosing the format", () => {
   it("takes ?format= over Accept and JSON when nothing asks otherwise", () => {
     expect(exportFormatOf("/x?format=csv", "application/json")).toBe("csv");

@@ -19,7 +19,7 @@ import {
   type FilterDim,
 } from "./state";
 import { chartsOf, formatNumber, tableOf, type AnalyticsAnswer, type MetricChart } from "./series";
-import { formatInZone, zonedToUtcMs } from "./zone";
+import { formatInZone, toLocalInput, zonedToUtcMs } from "./zone";
 
 interface ExplorerProbe {
   /** ms from navigation start to the first chart drawn. */
@@ -48,8 +48,11 @@ window.__explorer = probe;
 
 const ANALYTICS = "/observability/analytics";
 const LIST = "/observability/inferences/list";
-/** Opt-in for the answer's `meta` (how it was made); an app that does not know it ignores the parameter. */
-const META_QUERY = "?explain=1";
+/**
+ * Opt-in for the answer's `meta` (how it was made). An explained answer is always computed (never
+ * from a cache layer), so it is asked only while the "How this was computed" panel is open.
+ */
+const EXPLAIN_QUERY = "?explain=1";
 const DEFAULT_METRICS = [
   "request_count",
   "success_request",
@@ -326,17 +329,20 @@ function drawCharts(charts: MetricChart[]): void {
     const box = el("div", { class: "chart", "data-metric": c.metric, "data-points": String(c.xs.length) });
     host.append(box);
     const bars = state.chart === "bar" ? uPlot.paths.bars?.({ size: [0.7, 64] }) : undefined;
+    const groups = c.series.filter((s) => s.kind === "main").length;
     let colorIndex = 0;
     const series: uPlot.Series[] = [
       {},
       ...c.series.map((s): uPlot.Series => {
         if (s.kind === "main") {
-          const color = COLORS[colorIndex++ % COLORS.length]!;
+          const k = colorIndex++;
+          const color = COLORS[k % COLORS.length]!;
+          const paths = bars && groups > 1 ? sideBySide(c.xs, k, groups) : bars;
           return {
             label: s.label,
             stroke: color,
             width: 2,
-            ...(bars ? { paths: bars, fill: `${color}99` } : {}),
+            ...(paths ? { paths, fill: `${color}99`, points: { show: false } } : {}),
           };
         }
         if (s.kind === "previous")
@@ -375,6 +381,19 @@ function drawCharts(charts: MetricChart[]): void {
     };
     plots.push(new uPlot(opts, [c.xs, ...c.series.map((s) => s.values)] as uPlot.AlignedData, box));
   }
+}
+
+/** Bars of group k of n side by side inside each bucket (uPlot draws every series at the bucket otherwise). */
+function sideBySide(xs: number[], k: number, n: number): uPlot.Series.PathBuilder | undefined {
+  let step = Infinity;
+  for (let i = 1; i < xs.length; i++) step = Math.min(step, xs[i]! - xs[i - 1]!);
+  if (!Number.isFinite(step)) step = 3600;
+  const width = (0.8 * step) / n;
+  const x0 = xs.map((x) => x - 0.4 * step + k * width);
+  const inScale = 1 as uPlot.Series.BarsPathBuilderFacetUnit;
+  return uPlot.paths.bars?.({
+    disp: { x0: { unit: inScale, values: () => x0 }, size: { unit: inScale, values: () => [width] } },
+  });
 }
 
 function barRange(xs: number[]): [number, number] {
@@ -475,18 +494,32 @@ function renderMeta(v: unknown): Node {
 
 let generation = 0;
 
+/** The answer on screen asked again with ?explain=1, its meta shown in the panel. */
+async function explainCurrent(): Promise<void> {
+  const mine = generation;
+  const req = probe.lastRequest;
+  if (!req) return;
+  try {
+    const res = await call<AnalyticsAnswer>("POST", ANALYTICS + EXPLAIN_QUERY, req);
+    if (mine === generation) drawMeta(req, res, res.body);
+  } catch {
+    // The panel keeps what the plain answer said; the chart's own status shows errors.
+  }
+}
+
 async function loadAnalytics(): Promise<void> {
   const mine = ++generation;
   const req = analyticsRequest(state, Date.now());
   setStatus("loading…");
   try {
-    const res = await call<AnalyticsAnswer>("POST", ANALYTICS + META_QUERY, req);
+    const res = await call<AnalyticsAnswer>("POST", ANALYTICS, req);
     if (mine !== generation) return;
     probe.lastRequest = req;
     probe.lastAnswer = res.body;
     drawCharts(chartsOf(res.body, state.metrics));
     drawTable(res.body);
     drawMeta(req, res, res.body);
+    if ((byId("meta") as HTMLDetailsElement).open) void explainCurrent();
     const rows = res.body.items.reduce((n, p) => n + p.items.length, 0);
     setStatus(
       `${res.body.items.length} periods, ${rows} rows · ${res.headers.get("x-query-plan") ?? ""} · ${Math.round(res.ms)} ms`,
@@ -633,7 +666,17 @@ function refresh(push: boolean): Promise<void> {
 function wire(): void {
   byId("controls").addEventListener("change", () => {
     const before = rangeOf(state, 0);
+    const preset = state.range;
     state = readControls();
+    if (state.range === "custom" && preset !== "custom" && !state.from) {
+      // Custom starts from the preset it replaces, as local times in the zone, to be edited.
+      const now = Date.now();
+      state = {
+        ...state,
+        from: toLocalInput(now - RANGE_PRESETS[preset], state.tz),
+        to: toLocalInput(now, state.tz),
+      };
+    }
     const after = rangeOf(state, 0);
     if (before.from_date !== after.from_date || before.to_date !== after.to_date) void loadChoices();
     void refresh(true);
@@ -651,6 +694,9 @@ function wire(): void {
     void refresh(false);
   });
   byId("drawer-close").addEventListener("click", () => (byId("drawer").hidden = true));
+  byId("meta").addEventListener("toggle", () => {
+    if ((byId("meta") as HTMLDetailsElement).open) void explainCurrent();
+  });
   for (const format of ["csv", "ndjson"] as const)
     byId(`export-${format}`).addEventListener("click", () => {
       const job =

@@ -37,3 +37,9 @@ export function formatInZone(iso: string, tz: string): string {
   const local = new Date(ms + offsetMs(ms, tz)).toISOString();
   return `${local.slice(0, 10)} ${local.slice(11, 23)}`;
 }
+
+/** An instant as a `datetime-local` value in `tz`, to the minute (`2026-11-29T08:00`). */
+export function toLocalInput(ms: number, tz: string): string {
+  const local = formatInZone(new Date(ms).toISOString(), tz);
+  return `${local.slice(0, 10)}T${local.slice(11, 16)}`;
+}

@@ -172,7 +172,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], d
       try {
         const input: Input = {
           body: ep.method === "post" ? (req.body ?? {}) : undefined,
-          query: withoutFormat({ ...(req.query as Record<string, unknown>) }),
+          query: withoutExportParams({ ...(req.query as Record<string, unknown>) }, ep.query),
           params: req.params as Record<string, string>,
         };
         if (explain) delete input.query.explain;
@@ -339,11 +339,15 @@ function wantsExport(url: string, accept: string | undefined): boolean {
   }
 }
 
-/** `?format=` belongs to the edge, not to an endpoint's query schema. */
-function withoutFormat(q: Record<string, unknown>): Record<string, unknown> {
-  if (!("format" in q)) return q;
-  const { format: _format, ...rest } = q;
-  return rest;
+/** `?format=` (and `?timezone=` unless the endpoint has its own) belong to the export, not to the endpoint. */
+function withoutExportParams(
+  q: Record<string, unknown>,
+  schema: object | undefined,
+): Record<string, unknown> {
+  const own = (schema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {};
+  const drop = ["format", "timezone"].filter((k) => k in q && !(k in own));
+  if (drop.length === 0) return q;
+  return Object.fromEntries(Object.entries(q).filter(([k]) => !drop.includes(k)));
 }
 
 /** The download's name: the path's last fixed segment (`analytics`, `list`). */

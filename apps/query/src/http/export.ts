@@ -26,6 +26,34 @@ const CONTENT_TYPES: Record<ExportFormat, string> = {
   ndjson: "application/x-ndjson; charset=utf-8",
 };
 
+/** How /openapi.json documents the export on every endpoint. */
+export const EXPORT_PARAMETERS = [
+  {
+    name: "format",
+    in: "query",
+    required: false,
+    description: "json (default), csv or ndjson; also chosen by Accept: text/csv or application/x-ndjson",
+    schema: { enum: ["json", "csv", "ndjson"] },
+  },
+  {
+    name: "timezone",
+    in: "query",
+    required: false,
+    description:
+      "exports of lists: IANA zone in which UTC instants are written (analytics answers carry their own)",
+    schema: { type: "string" },
+  },
+] as const;
+
+export const EXPORT_CONTENT = {
+  "text/csv": {
+    schema: { type: "string", description: "one row per (period, group) or per item; header first" },
+  },
+  "application/x-ndjson": {
+    schema: { type: "string", description: "one JSON object per line, rows as in CSV" },
+  },
+} as const;
+
 /** The export asked for, or null for JSON. An explicit `?format=` wins over `Accept`. */
 export function exportFormatOf(url: string, accept: string | undefined): ExportFormat | null {
   const q = url.indexOf("?");

@@ -1,4 +1,5 @@
 import type { Endpoint } from "./endpoint";
+import { EXPORT_PARAMETERS, EXPORT_CONTENT } from "./export";
 
 /** OpenAPI 3.1 document from the endpoint table: the request schemas are the validation schemas. */
 export function buildOpenApi(endpoints: readonly Endpoint[], version: string): Record<string, unknown> {
@@ -15,8 +16,14 @@ export function buildOpenApi(endpoints: readonly Endpoint[], version: string): R
         parameters.push({ name, in: "query", required: (q.required ?? []).includes(name), schema });
       }
     }
+    // An endpoint's own query parameter of the same name (e.g. timezone) keeps its documentation.
+    const own = new Set(parameters.map((p) => (p as { name: string }).name));
+    parameters.push(...EXPORT_PARAMETERS.filter((p) => !own.has(p.name)));
     const responses: Record<string, unknown> = {
-      "200": { description: "OK", content: { "application/json": { schema: { type: "object" } } } },
+      "200": {
+        description: "OK",
+        content: { "application/json": { schema: { type: "object" } }, ...EXPORT_CONTENT },
+      },
       ...(ep.body || ep.query || ep.params
         ? {
             "422": {

@@ -12,7 +12,6 @@ import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import express, { type Router } from "express";
-import compression from "compression";
 import type { Logger } from "@budmetrics/logger";
 import bundleSpec from "../../ui/bundle.json";
 
@@ -68,10 +67,42 @@ const shell = (jsHash: string, cssHash: string) => `<!doctype html>
 <title>BudMetrics explorer</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/ui/app.css?v=${cssHash}"></head>
 <body><div id="app">Loading…</div><script src="/ui/app.js?v=${jsHash}"></script></body></html>`;
 
+/**
+ * A static file in each encoding, compressed once at the highest levels (it never changes). gzip takes
+ * ~3 ms and is ready at once; brotli 11 takes ~150 ms, so it is made off the event loop and served from
+ * when it is ready (10 % smaller than gzip for the script).
+ */
+interface Encoded {
+  identity: Buffer;
+  gzip: Buffer;
+  br: Buffer | null;
+}
+
+function encodeOnce(b: Buffer): Encoded {
+  const e: Encoded = { identity: b, gzip: zlib.gzipSync(b, { level: 9 }), br: null };
+  zlib.brotliCompress(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }, (err, out) => {
+    if (!err) e.br = out;
+  });
+  return e;
+}
+
 interface Served {
-  html: string;
-  js: Buffer;
-  css: Buffer;
+  html: Encoded;
+  js: Encoded;
+  css: Encoded;
+}
+
+/** br (once made), else gzip, else none, as the client's Accept-Encoding allows (q=0 means refused). */
+function pickEncoding(accept: string | undefined, file: Encoded): "br" | "gzip" | null {
+  const offered = new Set(
+    (accept ?? "")
+      .split(",")
+      .map((t) => t.trim().toLowerCase())
+      .filter((t) => !/;\s*q=0(\.0*)?$/.test(t))
+      .map((t) => t.split(";")[0]!),
+  );
+  if (offered.has("br") && file.br) return "br";
+  return offered.has("gzip") ? "gzip" : null;
 }
 
 /** GET /ui (the shell, never cached), /ui/app.js and /ui/app.css (immutable, named by content hash). */
@@ -83,16 +114,21 @@ export function uiRouter(source: UiSource, log: Logger): Router {
       const started = performance.now();
       const f = await source();
       const hash = (b: Buffer) => crypto.createHash("sha256").update(b).digest("hex").slice(0, 12);
+      const served = {
+        html: encodeOnce(Buffer.from(shell(hash(f.js), hash(f.css)))),
+        js: encodeOnce(f.js),
+        css: encodeOnce(f.css),
+      };
       log.info(
         {
           jsBytes: f.js.length,
-          jsGzipBytes: zlib.gzipSync(f.js).length,
+          jsGzipBytes: served.js.gzip.length,
           cssBytes: f.css.length,
           ms: Math.round(performance.now() - started),
         },
         "explorer bundle ready",
       );
-      return { html: shell(hash(f.js), hash(f.css)), js: f.js, css: f.css };
+      return served;
     })().catch((err: unknown) => {
       ready = null;
       throw err;
@@ -100,29 +136,30 @@ export function uiRouter(source: UiSource, log: Logger): Router {
     return ready;
   };
   const send =
-    (pick: (s: Served) => string | Buffer, type: string, immutable: boolean) =>
-    (_req: express.Request, res: express.Response, next: express.NextFunction) => {
+    (pick: (s: Served) => Encoded, type: string, immutable: boolean) =>
+    (req: express.Request, res: express.Response, next: express.NextFunction) => {
       load().then(
         (s) => {
+          const file = pick(s);
+          const encoding = pickEncoding(req.headers["accept-encoding"], file);
           res.setHeader("Cache-Control", immutable ? "public, max-age=31536000, immutable" : "no-cache");
-          res.type(type).send(pick(s));
+          res.setHeader("Vary", "Accept-Encoding");
+          if (encoding) res.setHeader("Content-Encoding", encoding);
+          res.type(type).send(encoding === "br" ? file.br : encoding === "gzip" ? file.gzip : file.identity);
         },
         (err: unknown) => next(err),
       );
     };
   router.get(
     "/ui",
-    compression(),
     send((s) => s.html, "text/html", false),
   );
   router.get(
     "/ui/app.js",
-    compression(),
     send((s) => s.js, "application/javascript", true),
   );
   router.get(
     "/ui/app.css",
-    compression(),
     send((s) => s.css, "text/css", true),
   );
   return router;
