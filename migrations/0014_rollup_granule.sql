@@ -19,7 +19,12 @@
 --      throughout. A RENAME cannot be made conditional: it is the last statement, and should the
 --      migration be recorded as failed after it succeeded, the re-run stops at it ("inference_rollup_old
 --      already exists") rather than swapping back (docs/DEPLOYMENT.md says how to go on).
--- 0015 creates the view on the new table and drops the old one.
+-- 0015 creates the view on the new table and drops the old one. The view is dropped before the
+-- rename and created after it because a view names its target: on the embedded engine an insert
+-- through a view whose target was renamed away fails ("Target table … doesn't exist"), and an engine
+-- that follows the target's UUID would go on writing into the old table.
+-- In cluster mode the shard-local table keeps the Keeper path of the name it was created under
+-- (inference_rollup_next_local): the engine fixes {table} when it creates a replicated table.
 --
 -- Exact when nothing ingests from step 1 until 0015 creates the view (an insert meanwhile would be in
 -- the raw table but in no rollup): the migrations run at start-up before the apps take traffic, and
