@@ -111,6 +111,40 @@ describe("migration rendering", () => {
     }
   });
 
+  it("0014 and 0015 move the rollup: the shard-local tables are renamed, the Distributed inference_rollup keeps reading inference_rollup_local", () => {
+    const [stop, create, distributed, copy, rename] = render(cluster, 14);
+    expect(stop).toBe("DROP VIEW IF EXISTS bm.inference_rollup_mv ON CLUSTER 'prod'");
+    expect(create).toMatch(
+      /^CREATE TABLE IF NOT EXISTS bm\.inference_rollup_next_local ON CLUSTER 'prod'\n\(/,
+    );
+    expect(create).toContain(
+      "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')",
+    );
+    expect(create).toContain("SETTINGS index_granularity = 256, non_replicated_deduplication_window = 1000");
+    expect(distributed).toBe(
+      "CREATE TABLE IF NOT EXISTS bm.inference_rollup_next ON CLUSTER 'prod' AS bm.inference_rollup_next_local " +
+        "ENGINE = Distributed('prod', 'bm', 'inference_rollup_next_local', cityHash64(project_id))",
+    );
+    // The copy goes from Distributed to Distributed (same sharding key: rows stay on their shard).
+    expect(copy).toMatch(/^INSERT INTO bm\.inference_rollup_next\n/);
+    expect(copy).toContain(
+      "FROM bm.inference_rollup\nWHERE (SELECT count() FROM bm.inference_rollup_next) = 0",
+    );
+    expect(rename).toBe(
+      "RENAME TABLE bm.inference_rollup_local TO bm.inference_rollup_old_local, " +
+        "bm.inference_rollup_next_local TO bm.inference_rollup_local ON CLUSTER 'prod'",
+    );
+    const [view, dropOld, dropNext] = render(cluster, 15);
+    expect(view).toMatch(
+      /^CREATE MATERIALIZED VIEW IF NOT EXISTS bm\.inference_rollup_mv ON CLUSTER 'prod'\nTO bm\.inference_rollup_local\n/,
+    );
+    expect(view).toContain("FROM bm.inference_events_local");
+    expect(dropOld).toBe("DROP TABLE IF EXISTS bm.inference_rollup_old_local ON CLUSTER 'prod'");
+    expect(dropNext).toBe("DROP TABLE IF EXISTS bm.inference_rollup_next ON CLUSTER 'prod'");
+    expect(render(single, 14)).toHaveLength(4);
+    expect(render(single, 15)).toHaveLength(3);
+  });
+
   it("{{cluster_only}} leaves its statement out in single-node mode only", () => {
     const src =
       "CREATE TABLE {{db}}.a (x UInt8) ENGINE = Memory;\n{{cluster_only}}\nALTER TABLE {{db}}.b ADD COLUMN y UInt8;";

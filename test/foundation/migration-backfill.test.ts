@@ -8,6 +8,8 @@ import {
 import { createSilentLogger } from "@budmetrics/logger";
 import {
   INFERENCE_COLUMNS,
+  INFERENCE_ROLLUP_KEYS,
+  INFERENCE_ROLLUP_TABLE_SETTINGS,
   INFERENCE_ROLLUP_TIERS,
   Tables,
   toNumber,
@@ -17,7 +19,7 @@ import { openTestEngine, type TestEngine } from "../support/engine";
 import { createCatalogue, generateInferences } from "../support/generate";
 import { prepareInference } from "../support/load";
 
-/** Migrations over stored data (0006, 0007, 0008) on an engine migrated to 0005 first. */
+/** Migrations over stored data (0006, 0007, 0008 on an engine migrated to 0005 first; 0014 and 0015 on one migrated to 0013). */
 const log = createSilentLogger();
 
 /**
@@ -142,6 +144,103 @@ describe("migrations over an installation that already holds data", () => {
         )
       ).map((r) => r.k);
       expect([level, tier]).toEqual([level, rawPerHour]);
+    }
+  });
+});
+
+describe("0014 and 0015 over a rollup that already holds states", () => {
+  let eng: TestEngine;
+  beforeAll(async () => {
+    eng = await openTestEngine("migrations_granule", {}, { migrate: false });
+  });
+  afterAll(() => eng.close());
+
+  const catalogue = createCatalogue(5, { models: 3, projects: 2, endpoints: 6 });
+  const t0 = Date.UTC(2026, 6, 1);
+  const batch = (seed: number, count: number) => [
+    ...generateInferences({ seed, count, startMs: t0, endMs: t0 + 2 * 86_400_000, catalogue }),
+  ];
+  const keys = ["grain", "level", "bucket_start", ...INFERENCE_ROLLUP_KEYS.map((k) => k.column)];
+  /**
+   * Every row of the rollup with every state, merged per key: after OPTIMIZE FINAL one row per key,
+   * so float sums are not reordered and the comparison is exact.
+   */
+  const dump = async () =>
+    (
+      await eng.ch.query<{ k: string }>(
+        `SELECT concat(${keys.map((k) => `toString(${k})`).join(", '|', ")}, '|',
+           toString(sum(request_count)), '|', toString(sum(success_count)), '|', toString(sum(cached_count)), '|',
+           toString(sum(queuing_ms_sum)), '|', toString(min(queuing_ms_min)), '|', toString(max(queuing_ms_max)), '|',
+           toString(sum(input_tokens_sum)), '|', toString(sum(output_tokens_sum)), '|',
+           toString(sum(latency_count)), '|', toString(sum(latency_sum)), '|', toString(min(latency_min)), '|', toString(max(latency_max)), '|',
+           toString(quantilesDDMerge(0.01, 0.5, 0.9, 0.99)(latency_q)), '|',
+           toString(sum(ttft_count)), '|', toString(sum(ttft_sum)), '|', toString(min(ttft_min)), '|', toString(max(ttft_max)), '|',
+           toString(quantilesDDMerge(0.01, 0.5, 0.9, 0.99)(ttft_q)), '|',
+           toString(sum(throughput_count)), '|', toString(sum(throughput_sum)), '|', toString(sum(cost_sum)), '|', toString(uniqMerge(users))) AS k
+         FROM ${eng.ch.database}.${Tables.inferenceRollup} GROUP BY ${keys.join(", ")} ORDER BY k`,
+      )
+    ).map((r) => r.k);
+  const tables = async () =>
+    (
+      await eng.ch.query<{ name: string }>(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE 'inference_rollup%' ORDER BY name",
+        { db: eng.ch.database },
+      )
+    ).map((r) => r.name);
+
+  it("moves every stored state into a table of 256-row granules under the same name; no statement run again copies twice; the view follows new inserts", async () => {
+    const ctx = renderContextFrom(eng.config);
+    const all = loadMigrations();
+    const upTo = (v: number) => all.filter((m) => m.version <= v);
+    await migrate(eng.ch, { ctx, log, migrations: upTo(13) });
+    for (let i = 0; i < 3; i++) await insertRaw(eng.ch, batch(7 + i * 100, 1_000));
+    await eng.ch.command(`OPTIMIZE TABLE ${eng.ch.database}.${Tables.inferenceRollup} FINAL`);
+    const before = await dump();
+    expect(before.length).toBeGreaterThan(500);
+
+    const m14 = renderMigration(all.find((m) => m.version === 14)!.source, ctx);
+    const m15 = renderMigration(all.find((m) => m.version === 15)!.source, ctx);
+    expect(m14.map((sql) => sql.split(/\s/)[0])).toEqual(["DROP", "CREATE", "INSERT", "RENAME"]);
+    // Interrupted after the copy, before the rename: the re-run (all of 0014) copies nothing again.
+    for (const sql of m14.slice(0, 3)) await eng.ch.command(sql);
+    expect((await migrate(eng.ch, { ctx, log, migrations: upTo(14) })).applied.map((a) => a.version)).toEqual(
+      [14],
+    );
+    expect(await dump()).toEqual(before);
+    // Run again after the rename (recorded as failed): it stops at the RENAME instead of swapping back.
+    for (const sql of m14.slice(0, 3)) await eng.ch.command(sql);
+    await expect(eng.ch.command(m14[3]!)).rejects.toThrow(/inference_rollup_old/);
+    expect(await dump()).toEqual(before);
+
+    await migrate(eng.ch, { ctx, log, migrations: all });
+    for (const sql of m15) await eng.ch.command(sql);
+    expect(await dump()).toEqual(before);
+    expect(await tables()).toEqual([Tables.inferenceRollup, "inference_rollup_mv"]);
+    const [t] = await eng.ch.query<{ engine_full: string }>(
+      "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+      { db: eng.ch.database, t: Tables.inferenceRollup },
+    );
+    expect(t!.engine_full).toContain(
+      `index_granularity = ${INFERENCE_ROLLUP_TABLE_SETTINGS.index_granularity}`,
+    );
+
+    // The view on the new table: each new raw row is counted once in every tier.
+    await insertRaw(eng.ch, batch(8, 2_000));
+    const rawPerHour = (
+      await eng.ch.query<{ k: string }>(
+        `SELECT concat(toString(toStartOfHour(request_arrival_time)), '|', toString(model_id), '|', toString(count())) AS k
+         FROM ${eng.ch.database}.${Tables.inferenceEvents} GROUP BY toStartOfHour(request_arrival_time), model_id ORDER BY k`,
+      )
+    ).map((r) => r.k);
+    for (const t of INFERENCE_ROLLUP_TIERS.filter((x) => x.grain === "1h" && x.level !== "total")) {
+      const tier = (
+        await eng.ch.query<{ k: string }>(
+          `SELECT concat(toString(bucket_start), '|', toString(model_id), '|', toString(sum(request_count))) AS k
+           FROM ${eng.ch.database}.${Tables.inferenceRollup} WHERE grain = '1h' AND level = '${t.level}'
+           GROUP BY bucket_start, model_id ORDER BY k`,
+        )
+      ).map((r) => r.k);
+      expect([t.level, tier]).toEqual([t.level, rawPerHour]);
     }
   });
 });

@@ -5,6 +5,7 @@ import {
   SAMPLE_ROLLUP_STATES,
   INFERENCE_ROLLUP_TIERS,
   renderInferenceRollupDdl,
+  INFERENCE_ROLLUP_TABLE_SETTINGS,
   QUANTILE_RELATIVE_ACCURACY,
   Tables,
   type InferenceData,
@@ -214,11 +215,37 @@ describe("the rollup declaration (packages/schema rollups.ts)", () => {
     }
   });
 
-  it("was rendered into migrations/0008 as it stands (change it through a new migration)", () => {
-    const source = loadMigrations().find((m) => m.version === 8)!.source;
-    const ddl = renderInferenceRollupDdl();
-    expect(source).toContain(ddl.table);
-    expect(source).toContain(ddl.view);
+  it("was rendered into migrations/0014 and 0015 as it stands (change it through a new migration)", () => {
+    const all = loadMigrations();
+    // 0014 creates the table under a temporary name and renames it; 0015 creates the view.
+    expect(all.find((m) => m.version === 14)!.source).toContain(
+      renderInferenceRollupDdl("inference_rollup_next").table,
+    );
+    expect(all.find((m) => m.version === 15)!.source).toContain(renderInferenceRollupDdl().view);
+  });
+
+  it("holds the table settings it declares", async () => {
+    const [t] = await engine.ch.query<{ engine_full: string }>(
+      "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+      { db: engine.ch.database, t: Tables.inferenceRollup },
+    );
+    const settings = /SETTINGS (.*)$/.exec(t!.engine_full)?.[1] ?? "";
+    expect(settings).toBe(
+      Object.entries(INFERENCE_ROLLUP_TABLE_SETTINGS)
+        .map(([k, v]) => `${k} = ${v}`)
+        .join(", "),
+    );
+    // And the engine keeps to it: a part's granules hold at most index_granularity rows (plus a final
+    // mark in wide parts).
+    const parts = await engine.ch.query<{ rows: number | string; marks: number | string }>(
+      "SELECT rows, marks FROM system.parts WHERE database = {db:String} AND table = {t:String} AND active AND rows > 0",
+      { db: engine.ch.database, t: Tables.inferenceRollup },
+    );
+    expect(parts.length).toBeGreaterThan(0);
+    for (const p of parts)
+      expect(Number(p.marks)).toBeGreaterThanOrEqual(
+        Math.ceil(Number(p.rows) / INFERENCE_ROLLUP_TABLE_SETTINGS.index_granularity),
+      );
   });
 });
 
