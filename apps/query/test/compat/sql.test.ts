@@ -143,7 +143,7 @@ const builders: Array<[string, (db: string) => BuiltQuery, RegExp]> = [
   [
     "blocking per rule",
     (db) => buildBlockingQuery({ ...scope, db }, "rules"),
-    /is_blocked AND rule_id IS NOT NULL/,
+    /is_blocked AND \(rule_name != '' OR rule_id IS NOT NULL\)/,
   ],
   ["usage per user", (db) => buildUsageQuery({ ...scope, db, perUser: true }), /GROUP BY uid/],
   ["usage history", (db) => buildUsageHistoryQuery({ ...scope, db, granularity: "weekly" }), /toMonday/],
