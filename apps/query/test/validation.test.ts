@@ -214,6 +214,9 @@ describe("POST /observability/analytics validation", () => {
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe("QUERY_TOO_EXPENSIVE");
     expect(res.body.error.message).toContain("narrow your request");
+    // Which guardrail, in the API's words (this app's small rows-to-read limit); never the engine's type.
+    expect(res.body.error.limit).toBe("rows_or_bytes");
+    expect(JSON.stringify(res.body)).not.toMatch(/TOO_MANY|EXCEEDED/);
   });
 
   it("answers 400 to malformed JSON and 413 to a body over the limit", async () => {

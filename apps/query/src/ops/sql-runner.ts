@@ -89,7 +89,8 @@ export function createSqlRunner(
             "QUERY_TOO_EXPENSIVE",
             "The request hit a query limit (time, memory, rows read or result size): narrow your request " +
               "(shorter range, coarser interval, fewer groups or more filters)",
-            { cause: err, details: { reason: err.details?.reason ?? null } },
+            // Which limit, in the API's words: the engine's error type stays in the log (the cause).
+            { cause: err, details: { limit: publicLimit(err.details?.reason) } },
           );
         }
         throw err;
@@ -134,5 +135,22 @@ export async function estimateRead(
     return { rows_read: rows, bytes_read: Math.round(bytes) };
   } catch {
     return { rows_read: null, bytes_read: null };
+  }
+}
+
+/** The guardrail an engine limit error stands for, as the API names it (docs/QUERY.md, guardrails). */
+function publicLimit(engineType: unknown): "time" | "memory" | "rows_or_bytes" | "unknown" {
+  switch (engineType) {
+    case "TIMEOUT_EXCEEDED":
+    case "QUERY_WAS_CANCELLED":
+      return "time";
+    case "MEMORY_LIMIT_EXCEEDED":
+      return "memory";
+    case "TOO_MANY_ROWS":
+    case "TOO_MANY_BYTES":
+    case "TOO_MANY_ROWS_OR_BYTES":
+      return "rows_or_bytes";
+    default:
+      return "unknown";
   }
 }
