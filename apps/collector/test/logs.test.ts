@@ -60,6 +60,11 @@ it("logs invalid events, flushes and failures without any payload content", asyn
   );
   expect(failed.body.statuses.map((s: { status: string }) => s.status)).toEqual(["RETRY", "RETRY"]);
 
+  // A failed batch is logged by the batcher as its flush settles, which may be just after the
+  // answer went out: wait for the lines (a bounded poll), then check them.
+  const wanted = ["events quarantined", "batch flushed", "batch not committed", "quarantine write failed"];
+  for (let i = 0; i < 60 && !wanted.every((w) => lines.join("").includes(w)); i++)
+    await new Promise((r) => setTimeout(r, 50));
   const text = lines.join("");
   expect(text).toContain("events quarantined");
   expect(text).toContain("log-invalid-1");
