@@ -130,6 +130,11 @@ function countByType(rows: readonly ParsedEvent[]): Map<string, number> {
   return m;
 }
 
+/** An entry answered RETRY for `e` (its code and public words; the error itself for the log). */
+function retryResult(p: { id: string; type: string }, e: AppError): EntryResult {
+  return { status: "retry", id: p.id, type: p.type, code: e.code, reason: e.publicMessage, error: e };
+}
+
 function asAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
   return collectorErrors.create("SINK_WRITE_FAILED", err instanceof Error ? err.message : String(err), {
@@ -288,14 +293,7 @@ export function createIngest(deps: IngestDeps): Ingest {
             "the collector is shutting down; retry later",
           );
           group.rows.forEach((p, j) => {
-            results[group.index[j]!] = {
-              status: "retry",
-              id: p.id,
-              type: p.type,
-              code: e.code,
-              reason: e.publicMessage,
-              error: e,
-            };
+            results[group.index[j]!] = retryResult(p, e);
           });
           for (const [type, n] of countByType(group.rows)) metrics.outcome(type, "retry", n);
           return;
@@ -330,15 +328,7 @@ export function createIngest(deps: IngestDeps): Ingest {
               raw: p.row.line,
             });
           } else {
-            const e = error ?? claimed!;
-            results[index] = {
-              status: "retry",
-              id: p.id,
-              type: p.type,
-              code: e.code,
-              reason: e.publicMessage,
-              error: e,
-            };
+            results[index] = retryResult(p, error ?? claimed!);
           }
           const key = `${outcome === "inserted" || outcome === "duplicate" || outcome === "unstorable" ? outcome : "retry"}\u0000${p.type}`;
           tally.set(key, (tally.get(key) ?? 0) + 1);
@@ -403,14 +393,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         const e = collectorErrors.create("OTLP_PENDING_UNAVAILABLE", d.message, {
           publicMessage: "the event could not be held for its spans; retry",
         });
-        results[index] = {
-          status: "retry",
-          id: p.id,
-          type: p.type,
-          code: e.code,
-          reason: e.publicMessage,
-          error: e,
-        };
+        results[index] = retryResult(p, e);
         retried.set(p.type, (retried.get(p.type) ?? 0) + 1);
       } else {
         rest.rows.push(p);
