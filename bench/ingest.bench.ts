@@ -467,20 +467,25 @@ async function sidecarProcess(): Promise<void> {
   });
 }
 
-// --- OTLP mode ------------------------------------------------------------------------------------
-async function otlpMain() {
-  const windowEnd = Date.now();
+/** The collector and its engine in a child process (this file in the collector role); the bench ends if it dies. */
+function forkCollector(env: Record<string, string>) {
   const collector = fork(__filename, process.argv.slice(2), {
-    env: { ...process.env, BENCH_INGEST_ROLE: "collector", BENCH_WINDOW_END: String(windowEnd) },
+    env: { ...process.env, BENCH_INGEST_ROLE: "collector", ...env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
-  const fromCollector = inbox<FromCollector>(collector);
   collector.on("exit", (code) => {
     if (code !== 0) {
       process.stderr.write(`bench failed: the collector process exited with ${code}\n`);
       process.exit(1);
     }
   });
+  return { collector, fromCollector: inbox<FromCollector>(collector) };
+}
+
+// --- OTLP mode ------------------------------------------------------------------------------------
+async function otlpMain() {
+  const windowEnd = Date.now();
+  const { collector, fromCollector } = forkCollector({ BENCH_WINDOW_END: String(windowEnd) });
   const ready = await fromCollector("ready");
   const contentType = flags.json ? "application/json" : "application/x-protobuf";
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
@@ -596,21 +601,9 @@ async function main() {
   const redis = new Redis(REDIS_URL);
   await redis.del(TOPIC);
 
-  const collector = fork(__filename, process.argv.slice(2), {
-    env: {
-      ...process.env,
-      BENCH_INGEST_ROLE: "collector",
-      BENCH_WINDOW_END: String(windowEnd),
-      BENCH_TOPIC_SUFFIX: String(process.pid),
-    },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  const fromCollector = inbox<FromCollector>(collector);
-  collector.on("exit", (code) => {
-    if (code !== 0) {
-      process.stderr.write(`bench failed: the collector process exited with ${code}\n`);
-      process.exit(1);
-    }
+  const { collector, fromCollector } = forkCollector({
+    BENCH_WINDOW_END: String(windowEnd),
+    BENCH_TOPIC_SUFFIX: String(process.pid),
   });
   const ready = await fromCollector("ready");
   const appUrl = `http://127.0.0.1:${ready.port}`;
