@@ -227,7 +227,7 @@ describe("query builders", () => {
     });
   });
 
-  it("concurrency sweep over raw rows with a lookback and bucket-start probes", () => {
+  it("concurrency: maxIntersections over hour pieces of each request, with a lookback", () => {
     const q = buildConcurrencyQuery({
       db: "bm",
       edges: [D, D + H],
@@ -236,24 +236,21 @@ describe("query builders", () => {
       lookbackMs: 60_000,
     });
     expect(q.query).toBe(
-      "WITH ev AS (\n" +
-        "  SELECT model_id AS g_model_id, model_name AS g_model_name, toFloat64(toUnixTimestamp64Milli(request_arrival_time)) AS t0, greatest(ifNull(response_time_ms, 0), 0) AS dur\n" +
-        "  FROM bm.inference_events FINAL\n" +
-        "  WHERE request_arrival_time >= fromUnixTimestamp64Milli({c_scan_from:Int64}, 'UTC')\n" +
-        "    AND request_arrival_time < fromUnixTimestamp64Milli({c_to:Int64}, 'UTC')\n" +
-        ")\n" +
-        "SELECT roundDown(toInt64(floor(t)), {edges:Array(Int64)}) AS b, g_model_id, any(g_model_name) AS g_model_name, toUInt64(max(running)) AS a_peak, countIf(kind = 2) AS a_arrivals\n" +
+      "SELECT b, g_model_id, any(g_model_name) AS g_model_name, max(peak) AS a_peak, sum(arrivals) AS a_arrivals\n" +
         "FROM (\n" +
-        "  SELECT t, kind, g_model_id, g_model_name, sum(multiIf(kind = 2, 1, kind = 1, 0, -1)) OVER (PARTITION BY g_model_id ORDER BY t ASC, kind ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running\n" +
+        "  SELECT b, p, g_model_id, any(g_model_name) AS g_model_name, maxIntersections(toInt64(greatest(l, p)), r) AS peak, countIf(l >= p) AS arrivals\n" +
         "  FROM (\n" +
-        "    SELECT g_model_id, g_model_name, e.1 AS t, e.2 AS kind\n" +
-        "    FROM ev ARRAY JOIN [(t0, toUInt8(2)), (t0 + dur, if(dur > 0, toUInt8(0), toUInt8(3)))] AS e\n" +
-        "    UNION ALL\n" +
-        "    SELECT g_model_id, g_model_name, toFloat64(arrayJoin(arrayPopBack({edges:Array(Int64)}))) AS t, toUInt8(1) AS kind\n" +
-        "    FROM (SELECT DISTINCT model_id AS g_model_id, model_name AS g_model_name FROM bm.inference_events WHERE request_arrival_time >= fromUnixTimestamp64Milli({c_scan_from:Int64}, 'UTC') AND request_arrival_time < fromUnixTimestamp64Milli({c_to:Int64}, 'UTC'))\n" +
+        "    SELECT g_model_id, g_model_name, l, r, arrayJoin(if(c0 = c1, [c0], arrayConcat([c0], arraySort(arrayDistinct(arrayConcat(arrayFilter(x -> x > c0 AND x <= c1, arrayPopBack({edges:Array(Int64)})), arrayMap(h -> h * 3600000, range(intDiv(c0, 3600000) + 1, intDiv(c1, 3600000) + 1)))))))) AS p, roundDown(p, {edges:Array(Int64)}) AS b\n" +
+        "    FROM (\n" +
+        "      SELECT model_id AS g_model_id, model_name AS g_model_name, toUnixTimestamp64Milli(request_arrival_time) AS l, l + toInt64(least(greatest(ceil(ifNull(response_time_ms, 0)), 1), 1e13)) AS r, greatest(roundDown(greatest(l, {c_from:Int64}), {edges:Array(Int64)}), intDiv(greatest(l, {c_from:Int64}), 3600000) * 3600000) AS c0, greatest(roundDown((least(r, {c_to:Int64}) - 1), {edges:Array(Int64)}), intDiv((least(r, {c_to:Int64}) - 1), 3600000) * 3600000) AS c1\n" +
+        "      FROM bm.inference_events FINAL\n" +
+        "      WHERE request_arrival_time >= fromUnixTimestamp64Milli({c_scan_from:Int64}, 'UTC')\n" +
+        "        AND request_arrival_time < fromUnixTimestamp64Milli({c_to:Int64}, 'UTC')\n" +
+        "    )\n" +
+        "    WHERE r > {c_from:Int64}\n" +
         "  )\n" +
+        "  GROUP BY b, p, g_model_id\n" +
         ")\n" +
-        "WHERE kind IN (1, 2) AND t >= {c_from:Int64} AND t < {c_to:Int64}\n" +
         "GROUP BY b, g_model_id\n" +
         "ORDER BY b, g_model_id",
     );

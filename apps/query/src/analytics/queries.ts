@@ -223,6 +223,7 @@ function outerDims(dims: readonly Dim[], hasName: (d: Dim) => boolean) {
   return { select, group };
 }
 
+const HOUR_MS = 3_600_000;
 const BUCKET_OF = (msExpr: string) => `roundDown(${msExpr}, {edges:Array(Int64)})`;
 
 /**
@@ -384,13 +385,17 @@ export interface ConcurrencySpec {
 }
 
 /**
- * Peak requests in flight per (bucket, group), from raw rows: each request is in flight over
- * [arrival, arrival + response_time_ms). A sweep over start (+1) and end (−1) events per group gives
- * the number in flight at every instant that matters; a bucket's peak is the largest value at an
- * arrival inside it or at its start (a probe per bucket start and group carries requests still
- * running from earlier buckets). Order at one instant: ends (kind 0), probe (1), starts (2), then
- * ends of zero-length requests (3), so intervals are half-open and a zero-length request is in flight
- * at its own arrival. `a_arrivals` tells buckets with arrivals from probe-only rows.
+ * Peak requests in flight per (bucket, group), from raw rows, with the engine's `maxIntersections`.
+ * A request is in flight over [arrival, arrival + response_time_ms). Arrivals are whole
+ * milliseconds, so that interval holds the same arrivals and bucket starts as [l, r) with
+ * r = l + max(ceil(response_time_ms), 1) in whole milliseconds (a missing, zero or negative time is
+ * in flight at its own arrival only). A request is cut at each bucket start and hour mark it spans
+ * into pieces, each starting at max(arrival, cut): the peak of an hour piece set is the largest
+ * number of its pieces that overlap (`maxIntersections` sorts ends before starts at one instant:
+ * half-open), a request still running from an earlier piece (or from before the range, up to the
+ * lookback) is in flight at the piece's start, and a bucket's peak is the largest of its hours'.
+ * `a_arrivals` counts the pieces that begin with their own arrival. Exact, and one sort per
+ * (hour, group) instead of a window over every start and end of a group (4–5× faster at 10M).
  */
 export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
   const from = spec.edges[0]!;
@@ -413,32 +418,36 @@ export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
   ];
   const ids = spec.dims.map((d) => `g_${d}_id`);
   const names = spec.dims.filter((d) => INFERENCE_DIMS[d].name).map((d) => `g_${d}_name`);
-  const groupCols = [...ids, ...names];
   const lead = (cols: string[]) => (cols.length > 0 ? `${cols.join(", ")}, ` : "");
-  const partition = ids.length > 0 ? `PARTITION BY ${ids.join(", ")} ` : "";
+  // Cuts: bucket starts and hour marks (UTC). An hour's pieces keep each sweep small: the engine
+  // cannot read back a maxIntersections state of more than 2^24 − 1 points (one spilled to disk by a
+  // large GROUP BY, or sent between servers in cluster mode), and sorting many small arrays is faster
+  // than sorting one large one. A request inside one hour (nearly all) is one piece, found without a
+  // search.
+  const cut = (x: string) =>
+    `greatest(roundDown(${x}, {edges:Array(Int64)}), intDiv(${x}, ${HOUR_MS}) * ${HOUR_MS})`;
+  const cuts =
+    "arrayConcat([c0], arraySort(arrayDistinct(arrayConcat(" +
+    "arrayFilter(x -> x > c0 AND x <= c1, arrayPopBack({edges:Array(Int64)})), " +
+    `arrayMap(h -> h * ${HOUR_MS}, range(intDiv(c0, ${HOUR_MS}) + 1, intDiv(c1, ${HOUR_MS}) + 1))))))`;
+  const pieceKey = ["b", "p", ...ids];
   const lines = [
-    "WITH ev AS (",
-    `  SELECT ${lead(dimCols)}toFloat64(toUnixTimestamp64Milli(request_arrival_time)) AS t0, greatest(ifNull(response_time_ms, 0), 0) AS dur`,
-    `  FROM ${spec.db}.${Tables.inferenceEvents} FINAL`,
-    `  WHERE ${where.join("\n    AND ")}`,
-    ")",
-    `SELECT ${BUCKET_OF("toInt64(floor(t))")} AS b, ${[...ids, ...names.map((n) => `any(${n}) AS ${n}`), "toUInt64(max(running)) AS a_peak", "countIf(kind = 2) AS a_arrivals"].join(", ")}`,
+    `SELECT ${["b", ...ids, ...names.map((n) => `any(${n}) AS ${n}`), "max(peak) AS a_peak", "sum(arrivals) AS a_arrivals"].join(", ")}`,
     "FROM (",
-    `  SELECT t, kind, ${lead(groupCols)}sum(multiIf(kind = 2, 1, kind = 1, 0, -1)) OVER (${partition}ORDER BY t ASC, kind ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running`,
+    `  SELECT ${[...pieceKey, ...names.map((n) => `any(${n}) AS ${n}`), "maxIntersections(toInt64(greatest(l, p)), r) AS peak", "countIf(l >= p) AS arrivals"].join(", ")}`,
     "  FROM (",
-    `    SELECT ${lead(groupCols)}e.1 AS t, e.2 AS kind`,
-    "    FROM ev ARRAY JOIN [(t0, toUInt8(2)), (t0 + dur, if(dur > 0, toUInt8(0), toUInt8(3)))] AS e",
-    "    UNION ALL",
-    `    SELECT ${lead(groupCols)}toFloat64(arrayJoin(arrayPopBack({edges:Array(Int64)}))) AS t, toUInt8(1) AS kind`,
-    // Groups for the probes: DISTINCT needs no FINAL (a copy has the same group), so this reads
-    // only the group and time columns instead of merging every row a second time.
-    `    FROM (SELECT DISTINCT ${dimCols.length > 0 ? dimCols.join(", ") : "1 AS one"} FROM ${spec.db}.${Tables.inferenceEvents} WHERE ${where.join(" AND ")})`,
+    `    SELECT ${lead([...ids, ...names])}l, r, arrayJoin(if(c0 = c1, [c0], ${cuts})) AS p, roundDown(p, {edges:Array(Int64)}) AS b`,
+    "    FROM (",
+    `      SELECT ${lead(dimCols)}toUnixTimestamp64Milli(request_arrival_time) AS l, l + toInt64(least(greatest(ceil(ifNull(response_time_ms, 0)), 1), 1e13)) AS r, ${cut("greatest(l, {c_from:Int64})")} AS c0, ${cut("(least(r, {c_to:Int64}) - 1)")} AS c1`,
+    `      FROM ${spec.db}.${Tables.inferenceEvents} FINAL`,
+    `      WHERE ${where.join("\n        AND ")}`,
+    "    )",
+    "    WHERE r > {c_from:Int64}",
     "  )",
+    `  GROUP BY ${pieceKey.join(", ")}`,
     ")",
-    "WHERE kind IN (1, 2) AND t >= {c_from:Int64} AND t < {c_to:Int64}",
     `GROUP BY ${["b", ...ids].join(", ")}`,
     `ORDER BY ${["b", ...ids].join(", ")}`,
   ];
-  const query = lines.join("\n");
-  return { query, query_params: params };
+  return { query: lines.join("\n"), query_params: params };
 }
