@@ -244,3 +244,63 @@ describe("0014 and 0015 over a rollup that already holds states", () => {
     }
   });
 });
+
+describe("0018 over stored prompt traffic", () => {
+  let eng: TestEngine;
+  beforeAll(async () => {
+    eng = await openTestEngine("migrations_prompt_hours", {}, { migrate: false });
+  });
+  afterAll(() => eng.close());
+
+  const catalogue = createCatalogue(9, { models: 2, projects: 2, endpoints: 3 });
+  const t0 = Date.UTC(2026, 7, 1);
+  /** count events over two days; every 7th is prompt traffic (two prompts), one in 50 an empty prompt id. */
+  const batch = (seed: number, count: number, startMs = t0) =>
+    [...generateInferences({ seed, count, startMs, endMs: startMs + 2 * 86_400_000, catalogue })].map(
+      (e, i) =>
+        i % 7 === 0 ? { ...e, prompt_id: `prompt-${i % 2}` } : i % 50 === 1 ? { ...e, prompt_id: "" } : e,
+    );
+  const hoursOf = (events: readonly InferenceData[]) =>
+    [
+      ...new Set(
+        events
+          .filter((e) => e.prompt_id)
+          .map((e) =>
+            new Date(Math.floor(Date.parse(e.request_arrival_time) / 3_600_000) * 3_600_000).toISOString(),
+          ),
+      ),
+    ].sort();
+  const stored = async () =>
+    (
+      await eng.ch.query<{ h: string }>(
+        `SELECT DISTINCT formatDateTime(hour, '%Y-%m-%dT%H:00:00.000Z') AS h FROM ${eng.ch.database}.${Tables.inferencePromptHours} ORDER BY h`,
+      )
+    ).map((r) => r.h);
+
+  it("holds every hour with prompt traffic already stored, none twice on a re-run, and the view adds new ones", async () => {
+    const ctx = renderContextFrom(eng.config);
+    const all = loadMigrations();
+    await migrate(eng.ch, { ctx, log, migrations: all.filter((m) => m.version < 18) });
+    const old = batch(31, 600);
+    await insertRaw(eng.ch, old);
+    await migrate(eng.ch, { ctx, log, migrations: all });
+    expect(hoursOf(old).length).toBeGreaterThan(20);
+    expect(await stored()).toEqual(hoursOf(old));
+    const m18 = renderMigration(all.find((m) => m.version === 18)!.source, ctx);
+    const copy = m18.find((sql) => sql.startsWith("INSERT"))!;
+    await eng.ch.command(copy);
+    const [{ n }] = await eng.ch.query<{ n: string }>(
+      `SELECT count() AS n FROM ${eng.ch.database}.${Tables.inferencePromptHours}`,
+    );
+    expect(Number(n)).toBe(hoursOf(old).length);
+
+    // New traffic three days later: its prompt hours are added; traffic without a prompt adds none.
+    const later = batch(32, 300, t0 + 3 * 86_400_000);
+    await insertRaw(eng.ch, later);
+    await insertRaw(
+      eng.ch,
+      batch(33, 100, t0 + 6 * 86_400_000).map((e) => ({ ...e, prompt_id: null })),
+    );
+    expect(await stored()).toEqual(hoursOf([...old, ...later]));
+  });
+});

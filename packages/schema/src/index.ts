@@ -8,6 +8,8 @@ export const Tables = {
   inferenceEvents: "inference_events",
   /** Every stored inference_id, sorted by its bytes (UUIDv7: by time): the writer's identity check. */
   inferenceIds: "inference_ids",
+  /** The UTC hours in which prompt traffic arrived (migrations/0018): may a question use the rollups. */
+  inferencePromptHours: "inference_prompt_hours",
   metricSamples: "metric_samples",
   quarantine: "quarantine",
   /** Every tier (grain × level) of the inference rollup, declared in ./rollups. */
