@@ -31,7 +31,7 @@ beforeAll(async () => {
       endMs: START + 3 * 3_600_000,
       catalogue: cat,
     }),
-  ].map((d, i) => ({ ...d }));
+  ];
   // Whole-millisecond arrivals; half the response times whole milliseconds, half fractional. A third
   // of the requests arrive exactly when an earlier whole-millisecond one ends (intervals are half-open:
   // those two never overlap), and a fractional end counts until its ceiling (99.4 ms after an arrival
