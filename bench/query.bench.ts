@@ -23,7 +23,7 @@
  * Flags: --events 10000000 | --big (100M) · --runs 10 · --cached-runs 200 · --raw-runs 3
  *        --connections 1000 · --duration 10 · --data-dir DIR · --skip-autocannon
  *        --load-question 2 (which question autocannon repeats) · --only-load (skip the question table)
- *        --only 1,6 (run these questions only) · --seed-only (seed the folder, print table sizes, stop)
+ *        --only 1,6 (run these questions only; 9–11 are 3–5 ending 1 s early) · --seed-only (seed the folder, print table sizes, stop)
  *        --fresh (seed in 10k-row inserts as a collector writes and leave the rollups to background
  *        merges: the questions then read unmerged parts; with its own --data-dir)
  * Environment: QUERY_MAX_MEMORY_BYTES (raise the memory guard for --big), HTTP_REQUESTS_PER_TURN
@@ -228,7 +228,7 @@ function questions(): Question[] {
   const to = iso(NOW);
   const d7 = iso(NOW - 7 * DAY);
   const d30 = iso(NOW - 30 * DAY);
-  return [
+  const base: Question[] = [
     {
       name: "hourly over 7 days",
       body: {
@@ -277,6 +277,9 @@ function questions(): Question[] {
         comparison: { type: "previous_period", periods: 1 },
       },
     },
+  ];
+  return [
+    ...base,
     // Dashboards end their range at now, between bucket marks: the plan adds finer tiers and raw rows.
     {
       name: "hourly over 7 days, ending 1 s before the hour",
@@ -307,7 +310,18 @@ function questions(): Question[] {
       },
       runs: 3,
     },
+    // The other dashboard questions ending at now too (9–11): each against its aligned form above.
+    ...[2, 3, 4].map((i) => endingEarly(base[i]!)),
   ];
+}
+
+/** The same question ending 1 s before its aligned end, as a dashboard that ends at now asks it. */
+function endingEarly(q: Question): Question {
+  const body = structuredClone(q.body);
+  const early = iso(NOW - 1000);
+  if (body.time_range) (body.time_range as Record<string, unknown>).to_date = early;
+  else body.to_date = early;
+  return { name: `${q.name}, ending 1 s early`, body };
 }
 
 async function startServer(ch: ClickHouse, env: Record<string, string>, forceRaw = false) {

@@ -289,10 +289,10 @@ describe("0018 over stored prompt traffic", () => {
     const m18 = renderMigration(all.find((m) => m.version === 18)!.source, ctx);
     const copy = m18.find((sql) => sql.startsWith("INSERT"))!;
     await eng.ch.command(copy);
-    const [{ n }] = await eng.ch.query<{ n: string }>(
+    const [count] = await eng.ch.query<{ n: string }>(
       `SELECT count() AS n FROM ${eng.ch.database}.${Tables.inferencePromptHours}`,
     );
-    expect(Number(n)).toBe(hoursOf(old).length);
+    expect(Number(count!.n)).toBe(hoursOf(old).length);
 
     // New traffic three days later: its prompt hours are added; traffic without a prompt adds none.
     const later = batch(32, 300, t0 + 3 * 86_400_000);
