@@ -18,7 +18,9 @@
  *              raw       — the same app with the planner forced to the raw table;
  *            p50 / p95 per question, the engine's estimate of rows and bytes read (EXPLAIN ESTIMATE,
  *            bytes from each table's average on-disk row size), the brotli response size, and the
- *            raw/uncached ratio. Then autocannon (separate process) on one cached question.
+ *            raw/uncached ratio, and how many uncached runs had a background merge running just
+ *            before or after them (and their p50). Then autocannon (separate process) on one cached
+ *            question.
  *
  * Flags: --events 10000000 | --big (100M) · --runs 10 · --cached-runs 200 · --raw-runs 3
  *        --connections 1000 · --duration 10 · --data-dir DIR · --skip-autocannon
@@ -400,11 +402,21 @@ function post(port: number, body: string, encoding = "identity") {
   );
 }
 
-async function timed(port: number, body: string, runs: number, expectCache?: string) {
+/** Background merges running in the engine now (any table of the folder). */
+async function mergesRunning(ch: ClickHouse): Promise<number> {
+  const [m] = await ch.query<{ n: number }>("SELECT count() AS n FROM system.merges");
+  return toNumber(m?.n);
+}
+
+async function timed(port: number, body: string, runs: number, expectCache?: string, ch?: ClickHouse) {
   const times: number[] = [];
+  // With `ch`: whether a background merge ran just before or after each run (outside its time).
+  const withMerge: number[] = [];
   let plan = "";
   for (let i = 0; i < runs; i++) {
+    const before = ch ? await mergesRunning(ch) : 0;
     const r = await post(port, body);
+    if (ch && before + (await mergesRunning(ch)) > 0) withMerge.push(r.ms);
     if (r.status !== 200) throw new Error(`status ${r.status} for ${body.slice(0, 120)}`);
     if (expectCache && r.cache !== expectCache) {
       const stats = await new Promise<string>((resolve) =>
@@ -420,7 +432,9 @@ async function timed(port: number, body: string, runs: number, expectCache?: str
     plan = r.plan;
   }
   times.sort((a, b) => a - b);
-  return { p50: pct(times, 50), p95: pct(times, 95), plan };
+  withMerge.sort((a, b) => a - b);
+  const merges = withMerge.length > 0 ? `${withMerge.length} (p50 ${ms(pct(withMerge, 50))})` : "0";
+  return { p50: pct(times, 50), p95: pct(times, 95), plan, merges };
 }
 
 /** Active parts of the raw table and the rollup, and merges running (a fresh folder merges as it is read). */
@@ -613,7 +627,7 @@ async function main(): Promise<void> {
     const runs = q.runs ?? RUNS;
     if (flags.fresh) console.log(`  ${q.name}: ${await partsAndMerges(ch)}`);
     await post(uncached.port, body); // warm-up (page cache, JIT)
-    const u = await timed(uncached.port, body, runs);
+    const u = await timed(uncached.port, body, runs, undefined, ch);
     const split = await engineSplit(uncached.port, Math.min(runs, 100));
     // Fill the cache; a fill can be lost (a cache call over its timeout is dropped, by design): retry.
     for (let i = 0; i < 3 && (await post(cached.port, body)).cache !== "HIT"; i++);
@@ -633,6 +647,7 @@ async function main(): Promise<void> {
       ms(r.p50),
       `${(r.p50 / u.p50).toFixed(1)}×`,
       `${ms(split.engine)} / ${ms(split.outside)}`,
+      u.merges,
       fmt(est.rows),
       `${(est.bytes / 1e6).toFixed(1)} MB`,
       fmt(estRaw.rows),
@@ -652,6 +667,7 @@ async function main(): Promise<void> {
     "raw p50 ms",
     "raw/uncached",
     "engine / rest p50 ms",
+    "runs beside a merge (p50 ms)",
     "rows read (est.)",
     "bytes read (est.)",
     "raw rows read",
