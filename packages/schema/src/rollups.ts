@@ -338,6 +338,11 @@ const TIER_TYPE =
  *   (docs/QUERY.md, "Where the time goes") for a primary index 32× longer (one mark per 256 rows:
  *   ~4,000 marks per million rollup rows).
  * - `non_replicated_deduplication_window`: a retried insert of the same block is counted once (0012).
+ *
+ * Not set, measured: `min_age_to_force_merge_seconds` (merges forced by part age, with or without
+ * `min_age_to_force_merge_on_partition_only`) made the questions slower right after a backfill while
+ * its merges ran, and rewrites the month's rollup after every insert that follows a quiet gap longer
+ * than the age (docs/QUERY.md, "Forcing the rollup's merges by age").
  */
 export const INFERENCE_ROLLUP_TABLE_SETTINGS = {
   index_granularity: 256,
