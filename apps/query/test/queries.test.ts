@@ -63,6 +63,38 @@ describe("planSegments", () => {
     expect(segs.map((s) => [s.fromMs, s.toMs])).toEqual(spans);
   });
 
+  it.each<[string, number, string, Array<[number, number]>]>([
+    [
+      "nothing stored after the end until the next midnight → the daily rollup to that midnight",
+      D + 2 * DAY,
+      "dims_1d",
+      [[D, D + 2 * DAY]],
+    ],
+    [
+      "nothing stored until the next hour only → the hourly rollup to that hour, no raw tail",
+      D + DAY + 3 * H,
+      "dims_1d+dims_1h",
+      [
+        [D, D + DAY],
+        [D + DAY, D + DAY + 3 * H],
+      ],
+    ],
+    [
+      "a row stored before the next hour mark → the raw tail stays",
+      D + DAY + 2 * H + 8 * M5,
+      "dims_1d+dims_1h+raw",
+      [
+        [D, D + DAY],
+        [D + DAY, D + DAY + 2 * H],
+        [D + DAY + 2 * H, D + DAY + 2 * H + 7 * M5 + 1234],
+      ],
+    ],
+  ])("a range ending at now: %s", (_n, emptyUntil, plan, spans) => {
+    const segs = planSegments([D, D + DAY, D + DAY + 2 * H + 7 * M5 + 1234], false, emptyUntil);
+    expect(describePlan(segs)).toBe(plan);
+    expect(segs.map((s) => [s.fromMs, s.toMs])).toEqual(spans);
+  });
+
   it("knows which requests the rollups can serve", () => {
     expect(
       rollupServes(["model", "user_project", "cluster"], { project: { ids: [], names: ["p"] } }, false),

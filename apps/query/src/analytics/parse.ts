@@ -30,6 +30,8 @@ export interface AnalyticsQuery {
   promptOnly: boolean;
   /** Leave out prompt traffic (raw rows only: the rollups do not tell it apart). */
   withoutPrompts?: boolean;
+  /** No raw row arrived in [toMs, emptyUntilMs): set by the service's tail probe (service.ts). */
+  emptyUntilMs?: number;
   aggregation?: SeedAggregation;
   comparisonPeriods: number;
   limit: number | null;

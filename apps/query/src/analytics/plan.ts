@@ -135,9 +135,11 @@ export function planWindow(
   const statements: Statement[] = [];
   const tiers: string[] = [];
   if (aggs.length > 0) {
+    const endsAtTo = buckets.edges[buckets.edges.length - 1] === q.toMs;
     const segments = planSegments(
       buckets.edges,
       forceRaw || !rollupServes(q.groupBy, filters, q.promptOnly || withoutPrompts),
+      endsAtTo ? q.emptyUntilMs : undefined,
     );
     const level = rollupLevel(base);
     statements.push({

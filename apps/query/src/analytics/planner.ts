@@ -14,6 +14,8 @@ export type Segment =
  * or to_date between grain marks, e.g. to_date = now) with finer grains down to the hour, and raw rows
  * for the last < 1 hour. All pieces produce the same mergeable states, so the merge is exact. When no
  * grain divides the interior edges, or the request needs columns only the raw table has, it is raw.
+ * A range that ends at now, with nothing stored after its end (`emptyUntil`, from the service's look
+ * at the raw table), needs no raw tail: the rollup bucket that holds its end holds only earlier rows.
  *
  * Why not the 5-minute grain at the ends: an end between 5-minute marks needs raw rows anyway, and
  * a raw piece scans the month's partition whatever its length (the raw table is sorted by project,
@@ -21,7 +23,16 @@ export type Segment =
  * < 1 hour adds only that hour's rows, while a 5-minute piece reads whole granules of sketch states
  * (docs/QUERY.md, "Where the time goes"). The 5-minute grain still serves buckets whose edges need it.
  */
-export function planSegments(edges: readonly number[], rawOnly: boolean): Segment[] {
+export function planSegments(
+  edges: readonly number[],
+  rawOnly: boolean,
+  /**
+   * No raw row arrived in [last edge, emptyUntil) (a range that ends at now: its end is the newest
+   * data). The rollup bucket that holds the last edge then holds exactly the rows before it, so the
+   * end is covered by the coarsest grain whose next mark is at most emptyUntil, with no raw piece.
+   */
+  emptyUntil?: number,
+): Segment[] {
   const fromMs = edges[0]!;
   const toMs = edges[edges.length - 1]!;
   if (rawOnly) return [{ source: "raw", fromMs, toMs }];
@@ -30,7 +41,18 @@ export function planSegments(edges: readonly number[], rawOnly: boolean): Segmen
   if (start < 0) return [{ source: "raw", fromMs, toMs }];
   const out: Segment[] = [];
   const ladder = GRAINS_COARSE_FIRST.slice(start);
-  cover(fromMs, toMs, ladder.length > 1 ? ladder.filter((g) => g !== "5m") : ladder, out);
+  const grains = ladder.length > 1 ? ladder.filter((g) => g !== "5m") : ladder;
+  let end = toMs;
+  if (emptyUntil !== undefined) {
+    for (const g of grains) {
+      const up = Math.ceil(toMs / GRAIN_MS[g]) * GRAIN_MS[g];
+      if (up <= emptyUntil) {
+        end = up;
+        break;
+      }
+    }
+  }
+  cover(fromMs, end, grains, out);
   return out.sort((a, b) => a.fromMs - b.fromMs);
 }
 

@@ -451,3 +451,18 @@ export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
   ];
   return { query: lines.join("\n"), query_params: params };
 }
+
+/**
+ * Rows that arrived in [fromMs, untilMs): how many and the first arrival (ms). Reads the arrival time
+ * only; parts whose time bounds end before fromMs are skipped without reading.
+ */
+export function buildTailProbeQuery(db: string, fromMs: number, untilMs: number): BuiltQuery {
+  return {
+    query:
+      "SELECT count() AS n, toUnixTimestamp64Milli(min(request_arrival_time)) AS first\n" +
+      `FROM ${db}.${Tables.inferenceEvents}\n` +
+      "WHERE request_arrival_time >= fromUnixTimestamp64Milli({t_from:Int64}, 'UTC')\n" +
+      "  AND request_arrival_time < fromUnixTimestamp64Milli({t_until:Int64}, 'UTC')",
+    query_params: { t_from: fromMs, t_until: untilMs },
+  };
+}

@@ -3,6 +3,7 @@
  * (run.ts) → shape (shape.ts). Pure of HTTP and of any client library: it receives a SqlRunner.
  */
 import { planQuestion, type AnalyticsLimits, type TierPart } from "./plan";
+import { buildTailProbeQuery } from "./queries";
 import type { AnalyticsQuery } from "./parse";
 import { runQuestion } from "./run";
 import { shapeAnswer, type AnalyticsResponse } from "./shape";
@@ -24,14 +25,42 @@ export interface AnalyticsOutcome {
   parts: Record<string, TierPart[]>;
 }
 
+/** A range whose end lies at most this far before now is one a dashboard ends at now. */
+const ENDS_AT_NOW_MS = 5 * 60_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * A range that ends at now and between hour marks would read its last stretch from raw rows (the
+ * rollup bucket that holds its end also holds what comes after it). Nothing has arrived after now
+ * unless a sender's clock runs ahead, so one look at the raw table from the range's end to the next
+ * midnight (UTC) — parts that end before it are skipped by their time bounds — tells whether that
+ * bucket holds only rows before the end; the planner then reads it from the rollup instead.
+ */
+async function probeTail(sql: SqlRunner, q: AnalyticsQuery, limits: AnalyticsLimits, nowMs: number) {
+  const statesFromRollup =
+    !limits.forceRaw &&
+    !q.promptOnly &&
+    q.metrics.some((m) => m.inference && m.inference !== "concurrent_requests");
+  if (!statesFromRollup || q.toMs % HOUR_MS === 0 || q.toMs < nowMs - ENDS_AT_NOW_MS) return q;
+  const untilMs = Math.ceil(q.toMs / DAY_MS) * DAY_MS;
+  const [row] = await sql.run<{ n: number | string; first: number | string }>(
+    "tail.probe",
+    buildTailProbeQuery(sql.db, q.toMs, untilMs),
+  );
+  const emptyUntilMs = row && Number(row.n) > 0 ? Number(row.first) : untilMs;
+  return emptyUntilMs > q.toMs ? { ...q, emptyUntilMs } : q;
+}
+
 export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) {
-  async function run(q: AnalyticsQuery, steps: StepTimings = {}): Promise<AnalyticsOutcome> {
+  async function run(q: AnalyticsQuery, steps: StepTimings = {}, nowMs?: number): Promise<AnalyticsOutcome> {
     let t = performance.now();
     const lap = (step: string) => {
       const now = performance.now();
       steps[step] = (steps[step] ?? 0) + (now - t);
       t = now;
     };
+    if (nowMs !== undefined) q = await probeTail(sql, q, limits, nowMs);
     const plan = planQuestion(q, sql.db, limits);
     lap("plan");
     const result = await runQuestion(sql, q, plan, limits.maxResultRows);

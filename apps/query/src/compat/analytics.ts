@@ -285,7 +285,7 @@ export function budAnalyticsEndpoint(opts: BudAnalyticsOptions): Endpoint {
           }
           const query = { ...q, withoutPrompts };
           const [out, retention] = await Promise.all([
-            createAnalyticsService(rc.sql, opts.limits).run(query, rc.steps),
+            createAnalyticsService(rc.sql, opts.limits).run(query, rc.steps, rc.nowMs),
             opts.retention?.() ?? null,
           ]);
           // Present only when the range reaches past a table's retention (docs/QUERY.md, "Retention").

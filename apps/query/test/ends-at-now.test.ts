@@ -1,0 +1,109 @@
+/**
+ * A range that ends at now, between hour marks: when nothing is stored after its end, its last bucket
+ * is read from the rollup (no raw tail), and the numbers are the oracle's over [from, now); a row
+ * stamped after now (a sender whose clock runs ahead) puts the raw tail back, and is not counted.
+ */
+import type { InferenceData } from "@budmetrics/schema";
+import { openTestEngine, type TestEngine } from "../../../test/support/engine";
+import { createCatalogue, generateInferences } from "../../../test/support/generate";
+import {
+  close,
+  loadInferences,
+  oracleStats,
+  startApp,
+  toOracle,
+  type OracleEvent,
+  type RunningApp,
+} from "./helpers";
+
+const NOW = Date.parse("2026-11-20T10:37:12.345Z");
+const FROM = Date.parse("2026-11-17T00:00:00Z");
+let engine: TestEngine;
+let all: OracleEvent[];
+let cat: ReturnType<typeof createCatalogue>;
+
+beforeAll(async () => {
+  engine = await openTestEngine("query_ends_at_now");
+  cat = createCatalogue(31, { models: 3, projects: 2, endpoints: 4, apiKeys: 2, users: 10 });
+  const events: InferenceData[] = [
+    ...generateInferences({ seed: 41, count: 2000, startMs: FROM - 86_400_000, endMs: NOW, catalogue: cat }),
+  ];
+  await loadInferences(engine.ch, events);
+  all = toOracle(events);
+}, 120_000);
+
+afterAll(async () => {
+  await engine?.close();
+});
+
+type Period = { time_period: string; items: Array<{ data: Record<string, Record<string, number | null>> }> };
+
+async function ask(app: RunningApp, body: Record<string, unknown>) {
+  const res = await app.post("/observability/analytics", {
+    metrics: ["request_count", "cost", "latency", "input_token"],
+    from_date: new Date(FROM).toISOString(),
+    ...body,
+  });
+  if (res.status !== 200) throw new Error(`status ${res.status}: ${JSON.stringify(res.body)}`);
+  return { periods: res.body.items as Period[], plan: res.headers.get("x-query-plan") ?? "" };
+}
+
+function expectOracle(periods: Period[], bucketMs: number, toMs: number) {
+  const evs = all.filter((e) => e.t >= FROM && e.t < toMs);
+  expect(periods.length).toBe(Math.ceil((toMs - FROM) / bucketMs));
+  for (const p of periods) {
+    const s = Date.parse(p.time_period);
+    const o = oracleStats(evs.filter((e) => e.t >= s && e.t < Math.min(s + bucketMs, toMs)));
+    const d = p.items[0]!.data;
+    expect([p.time_period, d.request_count!.count]).toEqual([p.time_period, o.request_count.count]);
+    expect(d.input_token!.count).toBe(o.input_token.count);
+    expect(close(d.cost!.sum, o.cost.sum, 1e-9)).toBe(true);
+    expect(close(d.latency!.avg, o.latency.avg ?? 0, 1e-9)).toBe(true);
+  }
+}
+
+describe("a range that ends at now", () => {
+  it("reads its last bucket from the rollup when nothing is stored after now, at both grains, with the oracle's numbers", async () => {
+    const app = await startApp(engine.ch, { nowMs: NOW, env: { QUERY_CACHE_TTL_SECONDS: "0" } });
+    try {
+      const daily = await ask(app, { to_date: new Date(NOW).toISOString(), frequency_unit: "day" });
+      expect(daily.plan).toBe("total_1d");
+      expectOracle(daily.periods, 86_400_000, NOW);
+      const hourly = await ask(app, { to_date: null, frequency_unit: "hour" });
+      expect(hourly.plan).toBe("total_1h");
+      expectOracle(hourly.periods, 3_600_000, NOW);
+      // The range ends an hour ago: it is not "now", the raw tail stays.
+      const past = await ask(app, {
+        to_date: new Date(NOW - 3_600_000).toISOString(),
+        frequency_unit: "day",
+      });
+      expect(past.plan).toBe("total_1d+total_1h+raw");
+      expectOracle(past.periods, 86_400_000, NOW - 3_600_000);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("keeps the raw tail when a row is stamped after now, and leaves that row out", async () => {
+    const ahead: InferenceData = {
+      ...generateInferences({ seed: 42, count: 1, startMs: NOW, endMs: NOW + 1, catalogue: cat }).next()
+        .value!,
+      request_arrival_time: new Date(NOW + 10 * 60_000).toISOString(),
+      request_forward_time: new Date(NOW + 10 * 60_000).toISOString(),
+      cost: 5,
+    };
+    await loadInferences(engine.ch, [ahead]);
+    const app = await startApp(engine.ch, { nowMs: NOW, env: { QUERY_CACHE_TTL_SECONDS: "0" } });
+    try {
+      const daily = await ask(app, { to_date: new Date(NOW).toISOString(), frequency_unit: "day" });
+      expect(daily.plan).toBe("total_1d+total_1h+raw");
+      expectOracle(daily.periods, 86_400_000, NOW);
+      // Until that row, the hour mark before it is still free: 10:37 → the hour ends at 11:00 > 10:47.
+      const hourly = await ask(app, { to_date: null, frequency_unit: "hour" });
+      expect(hourly.plan).toBe("total_1h+raw");
+      expectOracle(hourly.periods, 3_600_000, NOW);
+    } finally {
+      await app.close();
+    }
+  });
+});
