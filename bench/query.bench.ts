@@ -8,8 +8,9 @@
  *            up to a minute of jitter) as a collector receives them: each statement covers its own
  *            stretch of time, so the 5-minute view writes ~40k rollup rows per million events instead
  *            of ~1M for events scattered over the month (8.6× faster seeding, measured). The materialized views fill the
- *            rollups exactly as for collector inserts; the app's clock is 1 h after the last event, so
- *            every question is outside the late-event horizon (full cache TTL); the rollups are then merged (OPTIMIZE … FINAL),
+ *            rollups exactly as for collector inserts; the app's clock is the run's "now" (the last
+ *            event arrives seconds before it), so the questions that end 1 s before it end at now,
+ *            after the newest event, as a dashboard's do; the rollups are then merged (OPTIMIZE … FINAL),
  *            as background merges would do over time. A seeded folder is reused by later runs.
  *   measure: every question over HTTP against the app in this process (the production path:
  *            validation, planner, engine, assembly, JSON), three ways in the same run:
