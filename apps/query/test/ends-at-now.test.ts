@@ -72,6 +72,22 @@ describe("a range that ends at now", () => {
       const hourly = await ask(app, { to_date: null, frequency_unit: "hour" });
       expect(hourly.plan).toBe("total_1h");
       expectOracle(hourly.periods, 3_600_000, NOW);
+      // The look is one statement, made only when a rollup would answer (not for api-key groups).
+      const labels = async (body: Record<string, unknown>) => {
+        const res = await app.post("/observability/analytics?explain=1", {
+          metrics: ["request_count"],
+          from_date: new Date(FROM).toISOString(),
+          frequency_unit: "day",
+          ...body,
+        });
+        expect(res.status).toBe(200);
+        return (res.body.meta.statements as Array<{ label: string }>).map((x) => x.label).sort();
+      };
+      expect(await labels({})).toEqual(["bud_analytics.prompt_presence", "main.states", "tail.probe"]);
+      expect(await labels({ group_by: ["api_key"] })).toEqual([
+        "bud_analytics.prompt_presence",
+        "main.states",
+      ]);
       // The range ends an hour ago: it is not "now", the raw tail stays.
       const past = await ask(app, {
         to_date: new Date(NOW - 3_600_000).toISOString(),

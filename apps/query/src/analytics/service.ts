@@ -3,7 +3,7 @@
  * (run.ts) → shape (shape.ts). Pure of HTTP and of any client library: it receives a SqlRunner.
  */
 import { planQuestion, type AnalyticsLimits, type TierPart } from "./plan";
-import { buildTailProbeQuery } from "./queries";
+import { buildTailProbeQuery, rollupServes } from "./queries";
 import type { AnalyticsQuery } from "./parse";
 import { runQuestion } from "./run";
 import { shapeAnswer, type AnalyticsResponse } from "./shape";
@@ -40,7 +40,7 @@ const DAY_MS = 86_400_000;
 async function probeTail(sql: SqlRunner, q: AnalyticsQuery, limits: AnalyticsLimits, nowMs: number) {
   const statesFromRollup =
     !limits.forceRaw &&
-    !q.promptOnly &&
+    rollupServes(q.groupBy, q.filters, q.promptOnly || q.withoutPrompts === true) &&
     q.metrics.some((m) => m.inference && m.inference !== "concurrent_requests");
   if (!statesFromRollup || q.toMs % HOUR_MS === 0 || q.toMs < nowMs - ENDS_AT_NOW_MS) return q;
   const untilMs = Math.ceil(q.toMs / DAY_MS) * DAY_MS;
