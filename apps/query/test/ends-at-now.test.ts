@@ -72,7 +72,8 @@ describe("a range that ends at now", () => {
       const hourly = await ask(app, { to_date: null, frequency_unit: "hour" });
       expect(hourly.plan).toBe("total_1h");
       expectOracle(hourly.periods, 3_600_000, NOW);
-      // The look is one statement, made only when a rollup would answer (not for api-key groups).
+      // One statement looks for prompt traffic and at the tail; the tail only when a rollup would answer
+      // (not for api-key groups).
       const labels = async (body: Record<string, unknown>) => {
         const res = await app.post("/observability/analytics?explain=1", {
           metrics: ["request_count"],
@@ -83,7 +84,7 @@ describe("a range that ends at now", () => {
         expect(res.status).toBe(200);
         return (res.body.meta.statements as Array<{ label: string }>).map((x) => x.label).sort();
       };
-      expect(await labels({})).toEqual(["bud_analytics.prompt_presence", "main.states", "tail.probe"]);
+      expect(await labels({})).toEqual(["bud_analytics.prompt_presence+tail.probe", "main.states"]);
       expect(await labels({ group_by: ["api_key"] })).toEqual([
         "bud_analytics.prompt_presence",
         "main.states",
@@ -118,6 +119,27 @@ describe("a range that ends at now", () => {
       const hourly = await ask(app, { to_date: null, frequency_unit: "hour" });
       expect(hourly.plan).toBe("total_1h+raw");
       expectOracle(hourly.periods, 3_600_000, NOW);
+    } finally {
+      await app.close();
+    }
+  });
+  it("reads raw rows, leaving prompt traffic out, when prompt traffic arrived in the range (one look finds both)", async () => {
+    const prompt: InferenceData = {
+      ...generateInferences({
+        seed: 43,
+        count: 1,
+        startMs: NOW - 7_200_000,
+        endMs: NOW - 7_100_000,
+        catalogue: cat,
+      }).next().value!,
+      prompt_id: "prompt-1",
+    };
+    await loadInferences(engine.ch, [prompt]);
+    const app = await startApp(engine.ch, { nowMs: NOW, env: { QUERY_CACHE_TTL_SECONDS: "0" } });
+    try {
+      const daily = await ask(app, { to_date: new Date(NOW).toISOString(), frequency_unit: "day" });
+      expect(daily.plan).toBe("raw");
+      expectOracle(daily.periods, 86_400_000, NOW); // the oracle's events hold no prompt traffic
     } finally {
       await app.close();
     }

@@ -453,16 +453,47 @@ export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
 }
 
 /**
- * Rows that arrived in [fromMs, untilMs): how many and the first arrival (ms). Reads the arrival time
- * only; parts whose time bounds end before fromMs are skipped without reading.
+ * Whether any prompt (agent) traffic may have arrived in [fromMs, toMs): one row if so, none
+ * otherwise. Read from the hours that hold prompt traffic (migrations/0018), so an hour that reaches
+ * into the range counts: a "yes" may be an hour's traffic just outside it (the answer is then read
+ * from raw rows, exact), a "no" is certain.
  */
-export function buildTailProbeQuery(db: string, fromMs: number, untilMs: number): BuiltQuery {
+export function buildPromptPresenceQuery(db: string, fromMs: number, toMs: number): BuiltQuery {
+  return {
+    query: `SELECT 1 AS x FROM ${db}.${Tables.inferencePromptHours}\nWHERE ${PROMPT_HOURS_IN_RANGE}\nLIMIT 1`,
+    query_params: { p_from: fromMs, p_to: toMs },
+  };
+}
+
+const PROMPT_HOURS_IN_RANGE =
+  "hour >= toStartOfHour(fromUnixTimestamp64Milli({p_from:Int64}, 'UTC'))\n" +
+  "  AND hour < fromUnixTimestamp64Milli({p_to:Int64}, 'UTC')";
+
+/**
+ * Rows that arrived in [fromMs, untilMs): how many and the first arrival (ms). Reads the arrival time
+ * only; parts whose time bounds end before fromMs are skipped without reading. With `prompts`, the
+ * same statement also counts the hours with prompt traffic in that range (one statement instead of
+ * two: each costs the engine's fixed few milliseconds).
+ */
+export function buildTailProbeQuery(
+  db: string,
+  fromMs: number,
+  untilMs: number,
+  prompts?: { fromMs: number; toMs: number },
+): BuiltQuery {
+  const promptCount = prompts
+    ? `(SELECT count() FROM ${db}.${Tables.inferencePromptHours} WHERE ${PROMPT_HOURS_IN_RANGE}) AS prompts, `
+    : "";
   return {
     query:
-      "SELECT count() AS n, toUnixTimestamp64Milli(min(request_arrival_time)) AS first\n" +
+      `SELECT ${promptCount}count() AS n, toUnixTimestamp64Milli(min(request_arrival_time)) AS first\n` +
       `FROM ${db}.${Tables.inferenceEvents}\n` +
       "WHERE request_arrival_time >= fromUnixTimestamp64Milli({t_from:Int64}, 'UTC')\n" +
       "  AND request_arrival_time < fromUnixTimestamp64Milli({t_until:Int64}, 'UTC')",
-    query_params: { t_from: fromMs, t_until: untilMs },
+    query_params: {
+      t_from: fromMs,
+      t_until: untilMs,
+      ...(prompts ? { p_from: prompts.fromMs, p_to: prompts.toMs } : {}),
+    },
   };
 }

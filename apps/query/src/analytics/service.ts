@@ -3,7 +3,7 @@
  * (run.ts) → shape (shape.ts). Pure of HTTP and of any client library: it receives a SqlRunner.
  */
 import { planQuestion, type AnalyticsLimits, type TierPart } from "./plan";
-import { buildTailProbeQuery, rollupServes } from "./queries";
+import { buildPromptPresenceQuery, buildTailProbeQuery, rollupServes } from "./queries";
 import type { AnalyticsQuery } from "./parse";
 import { runQuestion } from "./run";
 import { shapeAnswer, type AnalyticsResponse } from "./shape";
@@ -23,6 +23,8 @@ export interface AnalyticsOutcome {
   groups: number;
   /** The tiers that served each part of the range, per statement label. */
   parts: Record<string, TierPart[]>;
+  /** The question as answered: with what the looks before planning found (prompt traffic, tail). */
+  query: AnalyticsQuery;
 }
 
 /** A range whose end lies at most this far before now is one a dashboard ends at now. */
@@ -30,37 +32,72 @@ const ENDS_AT_NOW_MS = 5 * 60_000;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
+export interface RunOptions {
+  /** The app's clock: a range that ends at now may be read from the rollup to its end. */
+  nowMs?: number;
+  /**
+   * Leave prompt (agent) traffic out (the Bud shape's `data_source: inference`). The rollups hold both
+   * kinds of traffic, so the question is read from raw rows when prompt traffic arrived in its range.
+   */
+  leavePromptsOut?: boolean;
+}
+
 /**
- * A range that ends at now and between hour marks would read its last stretch from raw rows (the
- * rollup bucket that holds its end also holds what comes after it). Nothing has arrived after now
- * unless a sender's clock runs ahead, so one look at the raw table from the range's end to the next
- * midnight (UTC) — parts that end before it are skipped by their time bounds — tells whether that
- * bucket holds only rows before the end; the planner then reads it from the rollup instead.
+ * Looks the pipeline takes before planning, in one statement when it needs both:
+ * - prompt traffic in range (`leavePromptsOut`): from the hours that hold it (migrations/0018);
+ * - the tail of a range that ends at now, between hour marks: its last stretch would be read from raw
+ *   rows (the rollup bucket that holds its end also holds what comes after it). Nothing arrives after
+ *   now unless a sender's clock runs ahead, so one look at the raw table from the range's end to the
+ *   next midnight (UTC) — parts that end before it are skipped by their time bounds — tells whether
+ *   that bucket holds only rows before the end; the planner then reads it from the rollup instead.
  */
-async function probeTail(sql: SqlRunner, q: AnalyticsQuery, limits: AnalyticsLimits, nowMs: number) {
-  const statesFromRollup =
+async function look(sql: SqlRunner, q: AnalyticsQuery, limits: AnalyticsLimits, opts: RunOptions) {
+  const prompts = opts.leavePromptsOut
+    ? { fromMs: q.fromMs - limits.concurrencyLookbackMs, toMs: q.toMs }
+    : undefined;
+  const tail =
+    opts.nowMs !== undefined &&
     !limits.forceRaw &&
-    rollupServes(q.groupBy, q.filters, q.promptOnly || q.withoutPrompts === true) &&
-    q.metrics.some((m) => m.inference && m.inference !== "concurrent_requests");
-  if (!statesFromRollup || q.toMs % HOUR_MS === 0 || q.toMs < nowMs - ENDS_AT_NOW_MS) return q;
+    rollupServes(q.groupBy, q.filters, q.promptOnly) &&
+    q.metrics.some((m) => m.inference && m.inference !== "concurrent_requests") &&
+    q.toMs % HOUR_MS !== 0 &&
+    q.toMs >= opts.nowMs - ENDS_AT_NOW_MS;
+  if (!tail) {
+    if (!prompts) return q;
+    const found = await sql.run<{ x: number }>(
+      "bud_analytics.prompt_presence",
+      buildPromptPresenceQuery(sql.db, prompts.fromMs, prompts.toMs),
+    );
+    return { ...q, withoutPrompts: found.length > 0 };
+  }
   const untilMs = Math.ceil(q.toMs / DAY_MS) * DAY_MS;
-  const [row] = await sql.run<{ n: number | string; first: number | string }>(
-    "tail.probe",
-    buildTailProbeQuery(sql.db, q.toMs, untilMs),
+  const [row] = await sql.run<{ prompts?: number | string; n: number | string; first: number | string }>(
+    prompts ? "bud_analytics.prompt_presence+tail.probe" : "tail.probe",
+    buildTailProbeQuery(sql.db, q.toMs, untilMs, prompts),
   );
+  const withoutPrompts = prompts ? Number(row?.prompts ?? 0) > 0 : q.withoutPrompts;
   const emptyUntilMs = row && Number(row.n) > 0 ? Number(row.first) : untilMs;
-  return emptyUntilMs > q.toMs ? { ...q, emptyUntilMs } : q;
+  return {
+    ...q,
+    ...(withoutPrompts !== undefined ? { withoutPrompts } : {}),
+    // With prompt traffic left out the question is read from raw rows: no rollup to extend.
+    ...(emptyUntilMs > q.toMs && !withoutPrompts ? { emptyUntilMs } : {}),
+  };
 }
 
 export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) {
-  async function run(q: AnalyticsQuery, steps: StepTimings = {}, nowMs?: number): Promise<AnalyticsOutcome> {
+  async function run(
+    q: AnalyticsQuery,
+    steps: StepTimings = {},
+    opts: RunOptions = {},
+  ): Promise<AnalyticsOutcome> {
     let t = performance.now();
     const lap = (step: string) => {
       const now = performance.now();
       steps[step] = (steps[step] ?? 0) + (now - t);
       t = now;
     };
-    if (nowMs !== undefined) q = await probeTail(sql, q, limits, nowMs);
+    q = await look(sql, q, limits, opts);
     const plan = planQuestion(q, sql.db, limits);
     lap("plan");
     const result = await runQuestion(sql, q, plan, limits.maxResultRows);
@@ -74,7 +111,14 @@ export function createAnalyticsService(sql: SqlRunner, limits: AnalyticsLimits) 
       ...result.earlier.map((e) => e.plan),
     ])
       for (const s of w.statements) parts[s.label] = s.parts;
-    return { response, plan: result.main.plan.tiers, buckets: plan.buckets.labels.length, groups, parts };
+    return {
+      response,
+      plan: result.main.plan.tiers,
+      buckets: plan.buckets.labels.length,
+      groups,
+      parts,
+      query: q,
+    };
   }
   return { run };
 }

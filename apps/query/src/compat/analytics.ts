@@ -29,7 +29,6 @@ import { analyticsBody, type AnalyticsBody } from "../http/schemas";
 import type { SqlRunner } from "../ports";
 import { postEndpoint } from "./endpoint";
 import { isUuid } from "./service";
-import { buildPromptPresenceQuery } from "./sql";
 import { round2 } from "./shape";
 
 /** The original's metric names (its `MetricType`); deltas of these are rounded as it rounded them. */
@@ -254,7 +253,7 @@ export function budAnalyticsEndpoint(opts: BudAnalyticsOptions): Endpoint {
       return {
         ...(q.toIsNow ? {} : { cache: { normalised: { bud: true, ...req }, toMs: q.toMs } }),
         async run(rc) {
-          // An oversized question is refused before any statement runs (the pipeline checks after the presence query).
+          // An oversized question is refused before any statement runs (the pipeline checks after its looks at prompt traffic and at the tail).
           if (
             !computeBuckets(
               q.fromMs,
@@ -272,24 +271,16 @@ export function budAnalyticsEndpoint(opts: BudAnalyticsOptions): Endpoint {
             );
           }
           await checkMetricNames(rc.sql, b, q);
-          let withoutPrompts = false;
-          if (req.dataSource === "inference") {
-            // The rollups hold both kinds of traffic: leave them only when prompt traffic is in range.
-            const t0 = performance.now();
-            const found = await rc.sql.run<{ x: number }>(
-              "bud_analytics.prompt_presence",
-              buildPromptPresenceQuery(rc.sql.db, q.fromMs - opts.limits.concurrencyLookbackMs, q.toMs),
-            );
-            withoutPrompts = found.length > 0;
-            rc.steps.plan = (rc.steps.plan ?? 0) + (performance.now() - t0);
-          }
-          const query = { ...q, withoutPrompts };
           const [out, retention] = await Promise.all([
-            createAnalyticsService(rc.sql, opts.limits).run(query, rc.steps, rc.nowMs),
+            // The rollups hold both kinds of traffic: leave them only when prompt traffic is in range.
+            createAnalyticsService(rc.sql, opts.limits).run(q, rc.steps, {
+              nowMs: rc.nowMs,
+              leavePromptsOut: req.dataSource === "inference",
+            }),
             opts.retention?.() ?? null,
           ]);
           // Present only when the range reaches past a table's retention (docs/QUERY.md, "Retention").
-          const notes = retention ? coverageNotes(query, retention, rc.nowMs) : [];
+          const notes = retention ? coverageNotes(out.query, retention, rc.nowMs) : [];
           const t1 = performance.now();
           const body = toBudShape(out.response, req);
           rc.steps.shape = (rc.steps.shape ?? 0) + (performance.now() - t1);

@@ -396,22 +396,6 @@ export function buildUserActivityQuery(s: Scope & { limit: number }): BuiltQuery
 }
 
 /**
- * Whether any prompt (agent) traffic may have arrived in [fromMs, toMs): one row if so, none
- * otherwise. Read from the hours that hold prompt traffic (migrations/0018), so an hour that reaches
- * into the range counts: a "yes" may be an hour's traffic just outside it (the answer is then read
- * from raw rows, exact), a "no" is certain.
- */
-export function buildPromptPresenceQuery(db: string, fromMs: number, toMs: number): BuiltQuery {
-  return {
-    query:
-      `SELECT 1 AS x FROM ${db}.${Tables.inferencePromptHours}\n` +
-      "WHERE hour >= toStartOfHour(fromUnixTimestamp64Milli({from:Int64}, 'UTC'))\n" +
-      "  AND hour < fromUnixTimestamp64Milli({to:Int64}, 'UTC')\nLIMIT 1",
-    query_params: { from: fromMs, to: toMs },
-  };
-}
-
-/**
  * Blocked requests (records of kind `blocked`, migrations/0013) in scope: one statement per part of the
  * original's blocking statistics. `part` picks it: totals, per rule, per reason, top client addresses
  * (10), per hour. Rules are keyed by their name (their id where no name is stored).

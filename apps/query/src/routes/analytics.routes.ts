@@ -32,7 +32,7 @@ export function analyticsEndpoints(opts: AnalyticsRouteOptions): Endpoint[] {
           cache: { normalised: query, toMs: query.toMs },
           async run(rc) {
             const [out, retention] = await Promise.all([
-              createAnalyticsService(rc.sql, opts.limits).run(query, rc.steps, rc.nowMs),
+              createAnalyticsService(rc.sql, opts.limits).run(query, rc.steps, { nowMs: rc.nowMs }),
               opts.retention?.() ?? null,
             ]);
             // Present only when the range reaches past a table's retention (docs/QUERY.md, "Retention").
