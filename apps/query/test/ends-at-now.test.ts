@@ -19,6 +19,7 @@ import {
 const NOW = Date.parse("2026-11-20T10:37:12.345Z");
 const FROM = Date.parse("2026-11-17T00:00:00Z");
 let engine: TestEngine;
+let app: RunningApp;
 let all: OracleEvent[];
 let cat: ReturnType<typeof createCatalogue>;
 
@@ -30,15 +31,18 @@ beforeAll(async () => {
   ];
   await loadInferences(engine.ch, events);
   all = toOracle(events);
+  // Uncached: each test adds rows and asks again.
+  app = await startApp(engine.ch, { nowMs: NOW, env: { QUERY_CACHE_TTL_SECONDS: "0" } });
 }, 120_000);
 
 afterAll(async () => {
+  await app?.close();
   await engine?.close();
 });
 
 type Period = { time_period: string; items: Array<{ data: Record<string, Record<string, number | null>> }> };
 
-async function ask(app: RunningApp, body: Record<string, unknown>) {
+async function ask(body: Record<string, unknown>) {
   const res = await app.post("/observability/analytics", {
     metrics: ["request_count", "cost", "latency", "input_token"],
     from_date: new Date(FROM).toISOString(),
@@ -62,43 +66,40 @@ function expectOracle(periods: Period[], bucketMs: number, toMs: number) {
   }
 }
 
+/** Daily (to_date = now) and hourly (to_date null: now) from FROM: their plans, and the oracle's numbers. */
+async function expectAtNow(dailyPlan: string, hourlyPlan: string) {
+  const daily = await ask({ to_date: new Date(NOW).toISOString(), frequency_unit: "day" });
+  expect(daily.plan).toBe(dailyPlan);
+  expectOracle(daily.periods, 86_400_000, NOW);
+  const hourly = await ask({ to_date: null, frequency_unit: "hour" });
+  expect(hourly.plan).toBe(hourlyPlan);
+  expectOracle(hourly.periods, 3_600_000, NOW);
+}
+
 describe("a range that ends at now", () => {
   it("reads its last bucket from the rollup when nothing is stored after now, at both grains, with the oracle's numbers", async () => {
-    const app = await startApp(engine.ch, { nowMs: NOW, env: { QUERY_CACHE_TTL_SECONDS: "0" } });
-    try {
-      const daily = await ask(app, { to_date: new Date(NOW).toISOString(), frequency_unit: "day" });
-      expect(daily.plan).toBe("total_1d");
-      expectOracle(daily.periods, 86_400_000, NOW);
-      const hourly = await ask(app, { to_date: null, frequency_unit: "hour" });
-      expect(hourly.plan).toBe("total_1h");
-      expectOracle(hourly.periods, 3_600_000, NOW);
-      // One statement looks for prompt traffic and at the tail; the tail only when a rollup would answer
-      // (not for api-key groups).
-      const labels = async (body: Record<string, unknown>) => {
-        const res = await app.post("/observability/analytics?explain=1", {
-          metrics: ["request_count"],
-          from_date: new Date(FROM).toISOString(),
-          frequency_unit: "day",
-          ...body,
-        });
-        expect(res.status).toBe(200);
-        return (res.body.meta.statements as Array<{ label: string }>).map((x) => x.label).sort();
-      };
-      expect(await labels({})).toEqual(["bud_analytics.prompt_presence+tail.probe", "main.states"]);
-      expect(await labels({ group_by: ["api_key"] })).toEqual([
-        "bud_analytics.prompt_presence",
-        "main.states",
-      ]);
-      // The range ends an hour ago: it is not "now", the raw tail stays.
-      const past = await ask(app, {
-        to_date: new Date(NOW - 3_600_000).toISOString(),
+    await expectAtNow("total_1d", "total_1h");
+    // One statement looks for prompt traffic and at the tail; the tail only when a rollup would answer
+    // (not for api-key groups).
+    const labels = async (body: Record<string, unknown>) => {
+      const res = await app.post("/observability/analytics?explain=1", {
+        metrics: ["request_count"],
+        from_date: new Date(FROM).toISOString(),
         frequency_unit: "day",
+        ...body,
       });
-      expect(past.plan).toBe("total_1d+total_1h+raw");
-      expectOracle(past.periods, 86_400_000, NOW - 3_600_000);
-    } finally {
-      await app.close();
-    }
+      expect(res.status).toBe(200);
+      return (res.body.meta.statements as Array<{ label: string }>).map((x) => x.label).sort();
+    };
+    expect(await labels({})).toEqual(["bud_analytics.prompt_presence+tail.probe", "main.states"]);
+    expect(await labels({ group_by: ["api_key"] })).toEqual(["bud_analytics.prompt_presence", "main.states"]);
+    // The range ends an hour ago: it is not "now", the raw tail stays.
+    const past = await ask({
+      to_date: new Date(NOW - 3_600_000).toISOString(),
+      frequency_unit: "day",
+    });
+    expect(past.plan).toBe("total_1d+total_1h+raw");
+    expectOracle(past.periods, 86_400_000, NOW - 3_600_000);
   });
 
   it("keeps the raw tail when a row is stamped after now, and leaves that row out", async () => {
@@ -110,18 +111,8 @@ describe("a range that ends at now", () => {
       cost: 5,
     };
     await loadInferences(engine.ch, [ahead]);
-    const app = await startApp(engine.ch, { nowMs: NOW, env: { QUERY_CACHE_TTL_SECONDS: "0" } });
-    try {
-      const daily = await ask(app, { to_date: new Date(NOW).toISOString(), frequency_unit: "day" });
-      expect(daily.plan).toBe("total_1d+total_1h+raw");
-      expectOracle(daily.periods, 86_400_000, NOW);
-      // Until that row, the hour mark before it is still free: 10:37 → the hour ends at 11:00 > 10:47.
-      const hourly = await ask(app, { to_date: null, frequency_unit: "hour" });
-      expect(hourly.plan).toBe("total_1h+raw");
-      expectOracle(hourly.periods, 3_600_000, NOW);
-    } finally {
-      await app.close();
-    }
+    // The next hour mark (11:00) lies after that row (10:47): the hourly question keeps its raw tail.
+    await expectAtNow("total_1d+total_1h+raw", "total_1h+raw");
   });
   it("reads raw rows, leaving prompt traffic out, when prompt traffic arrived in the range (one look finds both)", async () => {
     const prompt: InferenceData = {
@@ -135,13 +126,8 @@ describe("a range that ends at now", () => {
       prompt_id: "prompt-1",
     };
     await loadInferences(engine.ch, [prompt]);
-    const app = await startApp(engine.ch, { nowMs: NOW, env: { QUERY_CACHE_TTL_SECONDS: "0" } });
-    try {
-      const daily = await ask(app, { to_date: new Date(NOW).toISOString(), frequency_unit: "day" });
-      expect(daily.plan).toBe("raw");
-      expectOracle(daily.periods, 86_400_000, NOW); // the oracle's events hold no prompt traffic
-    } finally {
-      await app.close();
-    }
+    const daily = await ask({ to_date: new Date(NOW).toISOString(), frequency_unit: "day" });
+    expect(daily.plan).toBe("raw");
+    expectOracle(daily.periods, 86_400_000, NOW); // the oracle's events hold no prompt traffic
   });
 });
