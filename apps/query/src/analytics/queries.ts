@@ -4,6 +4,7 @@
  * a number validated to lie in (0, 1) and printed by Number#toString.
  */
 import {
+  GRAIN_MS,
   INFERENCE_ROLLUP_STATES,
   SAMPLE_ROLLUP_STATES,
   Tables,
@@ -223,7 +224,7 @@ function outerDims(dims: readonly Dim[], hasName: (d: Dim) => boolean) {
   return { select, group };
 }
 
-const HOUR_MS = 3_600_000;
+const HOUR_MS = GRAIN_MS["1h"];
 const BUCKET_OF = (msExpr: string) => `roundDown(${msExpr}, {edges:Array(Int64)})`;
 
 /**

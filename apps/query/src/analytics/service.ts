@@ -2,6 +2,8 @@
  * The analytics use case as one pipeline: parse (parse.ts, at the route) → plan (plan.ts) → run
  * (run.ts) → shape (shape.ts). Pure of HTTP and of any client library: it receives a SqlRunner.
  */
+import { GRAIN_MS } from "@budmetrics/schema";
+import { metricEntry } from "./catalog";
 import { planQuestion, type AnalyticsLimits, type TierPart } from "./plan";
 import { buildPromptPresenceQuery, buildTailProbeQuery, rollupServes } from "./queries";
 import type { AnalyticsQuery } from "./parse";
@@ -29,8 +31,8 @@ export interface AnalyticsOutcome {
 
 /** A range whose end lies at most this far before now is one a dashboard ends at now. */
 const ENDS_AT_NOW_MS = 5 * 60_000;
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
+const HOUR_MS = GRAIN_MS["1h"];
+const DAY_MS = GRAIN_MS["1d"];
 
 export interface RunOptions {
   /** The app's clock: a range that ends at now may be read from the rollup to its end. */
@@ -59,7 +61,7 @@ async function look(sql: SqlRunner, q: AnalyticsQuery, limits: AnalyticsLimits, 
     opts.nowMs !== undefined &&
     !limits.forceRaw &&
     rollupServes(q.groupBy, q.filters, q.promptOnly) &&
-    q.metrics.some((m) => m.inference && m.inference !== "concurrent_requests") &&
+    q.metrics.some((m) => m.inference && metricEntry(m.inference).source === "states") &&
     q.toMs % HOUR_MS !== 0 &&
     q.toMs >= opts.nowMs - ENDS_AT_NOW_MS;
   if (!tail) {
@@ -75,11 +77,11 @@ async function look(sql: SqlRunner, q: AnalyticsQuery, limits: AnalyticsLimits, 
     prompts ? "bud_analytics.prompt_presence+tail.probe" : "tail.probe",
     buildTailProbeQuery(sql.db, q.toMs, untilMs, prompts),
   );
-  const withoutPrompts = prompts ? Number(row?.prompts ?? 0) > 0 : q.withoutPrompts;
+  const withoutPrompts = prompts ? Number(row?.prompts ?? 0) > 0 : q.withoutPrompts === true;
   const emptyUntilMs = row && Number(row.n) > 0 ? Number(row.first) : untilMs;
   return {
     ...q,
-    ...(withoutPrompts !== undefined ? { withoutPrompts } : {}),
+    withoutPrompts,
     // With prompt traffic left out the question is read from raw rows: no rollup to extend.
     ...(emptyUntilMs > q.toMs && !withoutPrompts ? { emptyUntilMs } : {}),
   };
