@@ -40,13 +40,13 @@ const collector = (replicas: number, annotations?: Record<string, string>): Fake
 });
 
 describe("which migrations need ingestion paused", () => {
-  it("exactly those with a backfill INSERT: 0006, 0007, 0008, 0014 and 0018 of the current set, in both modes", () => {
+  it("exactly those with a backfill INSERT: 0006, 0007, 0008, 0014, 0018 and 0019 of the current set, in both modes", () => {
     for (const ctx of [single, cluster]) {
       expect(
         loadMigrations()
           .filter((m) => backfills(m, ctx))
           .map((m) => m.version),
-      ).toEqual([6, 7, 8, 14, 18]);
+      ).toEqual([6, 7, 8, 14, 18, 19]);
     }
   });
 });
@@ -149,7 +149,7 @@ describe("pnpm migrate --pause-deployment (the Helm hook's command line)", () =>
 
     const first = await runCli(args, env);
     expect(first.out).toContain(
-      "0006_inference_model_rollups.sql, 0007_inference_ids.sql, 0008_inference_rollup.sql, 0014_rollup_granule.sql, 0018_inference_prompt_hours.sql backfill(s): pausing deployment bud/bm-collector",
+      "0006_inference_model_rollups.sql, 0007_inference_ids.sql, 0008_inference_rollup.sql, 0014_rollup_granule.sql, 0018_inference_prompt_hours.sql, 0019_inference_events_by_time.sql backfill(s): pausing deployment bud/bm-collector",
     );
     expect(first.out).toContain(`applied ${loadMigrations().length} migration(s)`);
     expect(first.code).toBe(0);

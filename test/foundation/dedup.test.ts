@@ -13,7 +13,7 @@ afterAll(() => engine.close());
 const catalogue = createCatalogue(1, { models: 3, projects: 2, endpoints: 4 });
 const day = Date.UTC(2026, 5, 1);
 
-/** The counts every read path sees: raw, raw FINAL, and each rollup grain. */
+/** The counts every read path sees: raw, raw FINAL, each rollup grain and the time-ordered copy. */
 async function countsFor(ids: string[]) {
   const db = engine.ch.database;
   const q = async (sql: string) => Number((await engine.ch.query<{ n: number }>(sql, { ids }))[0]!.n);
@@ -35,6 +35,15 @@ async function countsFor(ids: string[]) {
       )[0]!.n,
     );
   }
+  // The copy raw stretches of rollup-served questions read (no FINAL: it counts what the rollups count).
+  rollups.by_time = Number(
+    (
+      await engine.ch.query<{ n: number }>(
+        `SELECT count() AS n FROM ${db}.${Tables.inferenceEventsByTime} WHERE project_id IN {p:Array(UUID)}`,
+        { p: catalogue.projects.map((p) => p.id) },
+      )
+    )[0]!.n,
+  );
   return { raw, final, rollups };
 }
 
@@ -54,7 +63,7 @@ describe("exactly-once writes", () => {
     expect(await countsFor([event!.inference_id])).toEqual({
       raw: 1,
       final: 1,
-      rollups: { "5m": 1, "1h": 1, "1d": 1 },
+      rollups: { "5m": 1, "1h": 1, "1d": 1, by_time: 1 },
     });
   });
 
@@ -239,7 +248,7 @@ describe("exactly-once writes", () => {
     expect(settled.outcomes).toEqual(new Array(rows.length).fill("duplicate"));
     const counts = await countsFor(events.map((e) => e.inference_id));
     const added = rollupsAdded(before, counts);
-    expect([counts.raw, counts.final, ...added]).toEqual(new Array(5).fill(3_000));
+    expect([counts.raw, counts.final, ...added]).toEqual(new Array(6).fill(3_000));
   });
 
   it("a server insert with an unknown outcome keeps its claims pending until they expire", async () => {
@@ -276,7 +285,7 @@ describe("exactly-once writes", () => {
     expect(settled.outcomes).toEqual(new Array(rows.length).fill("duplicate"));
     const counts = await countsFor(events.map((e) => e.inference_id));
     const added = rollupsAdded(before, counts);
-    expect([counts.raw, counts.final, ...added]).toEqual(new Array(5).fill(500));
+    expect([counts.raw, counts.final, ...added]).toEqual(new Array(6).fill(500));
   });
 
   it("deduplicates metric samples by CloudEvent (source, id), not by id alone", async () => {

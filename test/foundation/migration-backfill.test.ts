@@ -304,3 +304,56 @@ describe("0018 over stored prompt traffic", () => {
     expect(await stored()).toEqual(hoursOf([...old, ...later]));
   });
 });
+
+describe("0019 over stored inferences", () => {
+  let eng: TestEngine;
+  beforeAll(async () => {
+    eng = await openTestEngine("migrations_by_time", {}, { migrate: false });
+  });
+  afterAll(() => eng.close());
+
+  const catalogue = createCatalogue(19, { models: 2, projects: 2, endpoints: 3 });
+  const t0 = Date.UTC(2026, 7, 1);
+  const COLS =
+    "request_arrival_time, project_id, endpoint_id, model_id, api_key_project_id, cluster_id, model_name, " +
+    "project_name, endpoint_name, is_success, cached, request_forward_time, input_tokens, output_tokens, " +
+    "response_time_ms, ttft_ms, cost, user_id, prompt_id";
+  /** Each table's rows as sorted text: the copy must hold every raw row's columns, once. */
+  const rowsOf = async (table: string) =>
+    (
+      await eng.ch.query<{ r: string }>(
+        `SELECT toString(tuple(${COLS})) AS r FROM ${eng.ch.database}.${table} ORDER BY r`,
+      )
+    ).map((x) => x.r);
+
+  it("copies every stored row once, none again on a re-run, and the view copies new ones", async () => {
+    const ctx = renderContextFrom(eng.config);
+    const all = loadMigrations();
+    await migrate(eng.ch, { ctx, log, migrations: all.filter((m) => m.version < 19) });
+    const old = [
+      ...generateInferences({ seed: 41, count: 700, startMs: t0, endMs: t0 + 2 * 86_400_000, catalogue }),
+    ];
+    await insertRaw(eng.ch, old);
+    await migrate(eng.ch, { ctx, log, migrations: all });
+    const raw = await rowsOf(Tables.inferenceEvents);
+    expect(raw).toHaveLength(700);
+    expect(await rowsOf(Tables.inferenceEventsByTime)).toEqual(raw);
+
+    const m19 = renderMigration(all.find((m) => m.version === 19)!.source, ctx);
+    await eng.ch.command(m19.find((sql) => sql.startsWith("INSERT"))!);
+    expect(await rowsOf(Tables.inferenceEventsByTime)).toHaveLength(700);
+
+    const later = [
+      ...generateInferences({
+        seed: 42,
+        count: 300,
+        startMs: t0 + 3 * 86_400_000,
+        endMs: t0 + 4 * 86_400_000,
+        catalogue,
+      }),
+    ];
+    await insertRaw(eng.ch, later);
+    expect(await rowsOf(Tables.inferenceEventsByTime)).toEqual(await rowsOf(Tables.inferenceEvents));
+    expect(await rowsOf(Tables.inferenceEventsByTime)).toHaveLength(1000);
+  });
+});

@@ -39,6 +39,13 @@ describe("declared schemas match the engine's tables", () => {
     expect(undeclared.map(([k, c]) => [k, c.default_kind])).toEqual([["received_at", "DEFAULT"]]);
   });
 
+  it("inference_events_by_time: each column as the raw table declares it (the view copies them)", async () => {
+    const raw = await columns(Tables.inferenceEvents);
+    const byTime = await columns(Tables.inferenceEventsByTime);
+    expect(byTime.size).toBeGreaterThan(10);
+    expect([...byTime].map(([k, c]) => [k, c.type])).toEqual([...byTime].map(([k]) => [k, raw.get(k)?.type]));
+  });
+
   it("the inference JSON Schema accepts exactly the declared fields", () => {
     expect(Object.keys(inferenceDataSchema.properties).sort()).toEqual(Object.keys(INFERENCE_FIELDS).sort());
     expect(inferenceDataSchema.required).toEqual(

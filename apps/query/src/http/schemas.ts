@@ -105,6 +105,7 @@ export const usageByProjectQuery = {
 
 export const OPTIMIZABLE_TABLES = [
   Tables.inferenceEvents,
+  Tables.inferenceEventsByTime,
   Tables.inferenceIds,
   Tables.metricSamples,
   Tables.inferenceRollup,
