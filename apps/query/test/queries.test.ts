@@ -6,6 +6,7 @@ import {
   buildSampleStatesQuery,
   rollupServes,
 } from "../src/analytics/queries";
+import { planQuestion } from "../src/analytics/plan";
 import { computeBuckets } from "../src/analytics/time";
 import { buildInferenceListQuery } from "../src/browse/queries";
 import { parseAnalyticsRequest, splitFilterValues } from "../src/analytics/parse";
@@ -210,6 +211,43 @@ describe("query builders", () => {
         "ORDER BY b, g_api_key_id",
       query_params: { edges: [D, D + 1000], s0_from: D, s0_to: D + 1000, f_cluster: ["prod"] },
     });
+  });
+
+  it("reads raw rows of questions the rollups serve from the time-ordered copy, others from the raw table FINAL", () => {
+    const now = Date.parse("2026-03-10T12:00:00Z");
+    const tables = (body: Record<string, unknown>, forceRaw = false) =>
+      planQuestion(
+        parseAnalyticsRequest(
+          {
+            metrics: ["request_count", "concurrent_requests"],
+            from_date: "2026-03-02T10:17:00Z",
+            to_date: "2026-03-09T00:00:00Z",
+            frequency_unit: "day",
+            ...body,
+          },
+          now,
+          { maxRangeDays: 366 },
+        ),
+        "bm",
+        { maxBuckets: 1000, maxResultRows: 1000, concurrencyLookbackMs: 60_000, forceRaw },
+      )
+        .windows()[0]!
+        .statements.map((st) => [st.kind, st.query.query.match(/FROM bm\.inference_events\S*( FINAL)?/g)]);
+    const byTime = ["FROM bm.inference_events_by_time"];
+    const final = ["FROM bm.inference_events FINAL"];
+    expect(tables({ group_by: ["model"] })).toEqual([
+      ["states", byTime],
+      ["concurrency", byTime],
+    ]);
+    // api_key is not in the rollups nor in the copy; a forced-raw answer is the reference.
+    for (const [body, forced] of [
+      [{ group_by: ["api_key"] }, false],
+      [{}, true],
+    ] as const)
+      expect(tables(body, forced)).toEqual([
+        ["states", final],
+        ["concurrency", final],
+      ]);
   });
 
   it("reads every raw stretch of a range (head and tail) in one raw piece", () => {

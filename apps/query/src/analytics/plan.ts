@@ -134,18 +134,23 @@ export function planWindow(
   };
   const statements: Statement[] = [];
   const tiers: string[] = [];
+  // Questions the rollups serve read their raw rows from the time-ordered copy that counts what the
+  // rollups count (migrations/0019); the others, and forced-raw answers, the raw table FINAL.
+  const served = !forceRaw && rollupServes(q.groupBy, filters, q.promptOnly || withoutPrompts);
   if (aggs.length > 0) {
     const endsAtTo = buckets.edges[buckets.edges.length - 1] === q.toMs;
-    const segments = planSegments(
-      buckets.edges,
-      forceRaw || !rollupServes(q.groupBy, filters, q.promptOnly || withoutPrompts),
-      endsAtTo ? q.emptyUntilMs : undefined,
-    );
+    const segments = planSegments(buckets.edges, !served, endsAtTo ? q.emptyUntilMs : undefined);
     const level = rollupLevel(base);
     statements.push({
       label: `${label}.states`,
       kind: "states",
-      query: buildInferenceStatesQuery({ ...base, segments, aggs, ...(extraLevel ? { extraLevel } : {}) }),
+      query: buildInferenceStatesQuery({
+        ...base,
+        segments,
+        aggs,
+        rawByTime: served,
+        ...(extraLevel ? { extraLevel } : {}),
+      }),
       parts: partsOf(segments, level),
     });
     tiers.push(describePlan(segments, level));
@@ -155,7 +160,7 @@ export function planWindow(
     statements.push({
       label: `${label}.concurrency`,
       kind: "concurrency",
-      query: buildConcurrencyQuery({ ...base, lookbackMs: limits.concurrencyLookbackMs }),
+      query: buildConcurrencyQuery({ ...base, lookbackMs: limits.concurrencyLookbackMs, rawByTime: served }),
       parts: [{ tier: "raw", fromMs, toMs }],
     });
     tiers.push("raw(concurrency)");

@@ -128,6 +128,12 @@ export interface StatesSpec {
 
 export interface InferenceStatesSpec extends StatesSpec {
   aggs: readonly InferenceAgg[];
+  /**
+   * Raw stretches read `inference_events_by_time` (time-ordered, every inserted row, as the rollups
+   * count) instead of the raw table FINAL: for questions the rollups serve, whose dims and filters
+   * that table holds.
+   */
+  rawByTime?: boolean;
   /** Extra quantile level in (0, 1) for seed `aggregation: percentile` → `<metric>_qp` columns. */
   extraLevel?: number;
 }
@@ -283,8 +289,10 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
     parts.push(`SELECT ${cols.join(", ")}\nFROM ${table}\nWHERE ${where.join("\n  AND ")}`);
   });
   if (raws.length > 0) {
-    // Every raw stretch (head and tail of a range) in one piece: one scan of the raw table.
-    const table = `${spec.db}.${Tables.inferenceEvents}`;
+    // Every raw stretch (head and tail of a range) in one piece: one read of the raw rows.
+    const table = spec.rawByTime
+      ? `${spec.db}.${Tables.inferenceEventsByTime}`
+      : `${spec.db}.${Tables.inferenceEvents} FINAL`;
     const where = [
       raws.length === 1 ? raws[0]! : `(${raws.map((r) => `(${r})`).join(" OR ")})`,
       ...promptCondition(spec),
@@ -300,7 +308,7 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
       ...spec.dims.flatMap((d) => [`g_${d}_id`, ...(INFERENCE_DIMS[d].name ? [`g_${d}_name`] : [])]),
     ];
     parts.push(
-      `SELECT ${cols.join(", ")}\nFROM ${table} FINAL\nWHERE ${where.join("\n  AND ")}\nGROUP BY ${group.join(", ")}`,
+      `SELECT ${cols.join(", ")}\nFROM ${table}\nWHERE ${where.join("\n  AND ")}\nGROUP BY ${group.join(", ")}`,
     );
   }
   const od = outerDims(spec.dims, (d) => INFERENCE_DIMS[d].name !== null);
@@ -383,6 +391,8 @@ export interface ConcurrencySpec {
   withoutPrompts?: boolean;
   /** Requests that arrived this long before edges[0] may still be in flight. */
   lookbackMs: number;
+  /** Read `inference_events_by_time` (as InferenceStatesSpec.rawByTime) instead of the raw table FINAL. */
+  rawByTime?: boolean;
 }
 
 /**
@@ -440,7 +450,7 @@ export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
     `    SELECT ${lead([...ids, ...names])}l, r, arrayJoin(if(c0 = c1, [c0], ${cuts})) AS p, roundDown(p, {edges:Array(Int64)}) AS b`,
     "    FROM (",
     `      SELECT ${lead(dimCols)}toUnixTimestamp64Milli(request_arrival_time) AS l, l + toInt64(least(greatest(ceil(ifNull(response_time_ms, 0)), 1), 1e13)) AS r, ${cut("greatest(l, {c_from:Int64})")} AS c0, ${cut("(least(r, {c_to:Int64}) - 1)")} AS c1`,
-    `      FROM ${spec.db}.${Tables.inferenceEvents} FINAL`,
+    `      FROM ${spec.rawByTime ? `${spec.db}.${Tables.inferenceEventsByTime}` : `${spec.db}.${Tables.inferenceEvents} FINAL`}`,
     `      WHERE ${where.join("\n        AND ")}`,
     "    )",
     "    WHERE r > {c_from:Int64}",
@@ -472,7 +482,7 @@ const PROMPT_HOURS_IN_RANGE =
 
 /**
  * Rows that arrived in [fromMs, untilMs): how many and the first arrival (ms). Reads the arrival time
- * only; parts whose time bounds end before fromMs are skipped without reading. With `prompts`, the
+ * of the time-ordered copy: the granules of that stretch alone. With `prompts`, the
  * same statement also counts the hours with prompt traffic in that range (one statement instead of
  * two: each costs the engine's fixed few milliseconds).
  */
@@ -488,7 +498,7 @@ export function buildTailProbeQuery(
   return {
     query:
       `SELECT ${promptCount}count() AS n, toUnixTimestamp64Milli(min(request_arrival_time)) AS first\n` +
-      `FROM ${db}.${Tables.inferenceEvents}\n` +
+      `FROM ${db}.${Tables.inferenceEventsByTime}\n` +
       "WHERE request_arrival_time >= fromUnixTimestamp64Milli({t_from:Int64}, 'UTC')\n" +
       "  AND request_arrival_time < fromUnixTimestamp64Milli({t_until:Int64}, 'UTC')",
     query_params: {
