@@ -92,7 +92,8 @@ describe("a range that ends at now", () => {
       return (res.body.meta.statements as Array<{ label: string }>).map((x) => x.label).sort();
     };
     expect(await labels({})).toEqual(["bud_analytics.prompt_presence+tail.probe", "main.states"]);
-    expect(await labels({ group_by: ["api_key"] })).toEqual(["bud_analytics.prompt_presence", "main.states"]);
+    // Raw rows anyway (api-key groups): prompt traffic is left out by a condition, no look.
+    expect(await labels({ group_by: ["api_key"] })).toEqual(["main.states"]);
     // The range ends an hour ago: it is not "now", the raw tail stays.
     const past = await ask({
       to_date: new Date(NOW - 3_600_000).toISOString(),
@@ -129,5 +130,22 @@ describe("a range that ends at now", () => {
     const daily = await ask({ to_date: new Date(NOW).toISOString(), frequency_unit: "day" });
     expect(daily.plan).toBe("raw");
     expectOracle(daily.periods, 86_400_000, NOW); // the oracle's events hold no prompt traffic
+    // A range that ends on an hour mark before now (no tail look), after the prompt row and before the
+    // row stamped after now: the prompt look alone finds it, raw rows answer, the oracle's numbers.
+    const end = Date.UTC(2026, 10, 20, 9);
+    const aligned = await ask({ to_date: new Date(end).toISOString(), frequency_unit: "day" });
+    expect(aligned.plan).toBe("raw");
+    expectOracle(aligned.periods, 86_400_000, end);
+    const res = await app.post("/observability/analytics?explain=1", {
+      metrics: ["request_count"],
+      from_date: new Date(FROM).toISOString(),
+      to_date: new Date(end).toISOString(),
+      frequency_unit: "day",
+    });
+    expect(res.body.meta.plan).toBe("raw");
+    expect((res.body.meta.statements as Array<{ label: string }>).map((x) => x.label)).toEqual([
+      "bud_analytics.prompt_presence",
+      "main.states",
+    ]);
   });
 });

@@ -46,7 +46,8 @@ export interface RunOptions {
 
 /**
  * Looks the pipeline takes before planning, in one statement when it needs both:
- * - prompt traffic in range (`leavePromptsOut`): from the hours that hold it (migrations/0018);
+ * - prompt traffic in range (`leavePromptsOut`): from the hours that hold it (migrations/0018). A
+ *   question answered from raw rows anyway leaves it out by a condition on them, without a look;
  * - the tail of a range that ends at now, between hour marks: its last stretch would be read from raw
  *   rows (the rollup bucket that holds its end also holds what comes after it). Nothing arrives after
  *   now unless a sender's clock runs ahead, so one look at the raw table from the range's end to the
@@ -57,10 +58,11 @@ async function look(sql: SqlRunner, q: AnalyticsQuery, limits: AnalyticsLimits, 
   const prompts = opts.leavePromptsOut
     ? { fromMs: q.fromMs - limits.concurrencyLookbackMs, toMs: q.toMs }
     : undefined;
+  const served = !limits.forceRaw && rollupServes(q.groupBy, q.filters, q.promptOnly);
+  if (prompts && !served) return { ...q, withoutPrompts: true };
   const tail =
     opts.nowMs !== undefined &&
-    !limits.forceRaw &&
-    rollupServes(q.groupBy, q.filters, q.promptOnly) &&
+    served &&
     q.metrics.some((m) => m.inference && metricEntry(m.inference).source === "states") &&
     q.toMs % HOUR_MS !== 0 &&
     q.toMs >= opts.nowMs - ENDS_AT_NOW_MS;
