@@ -502,7 +502,8 @@ async function readEstimate(
     maxResultRows: 1_000_000,
     concurrencyLookbackMs: 3_600_000,
     ...(forceRaw ? { forceRaw: true } : {}),
-  }).run(q);
+    // The looks the app takes (its clock, and prompt traffic left out of the Bud shape by default).
+  }).run(q, {}, { nowMs: NOW, leavePromptsOut: q.shape === "bud" });
   let rows = 0;
   let bytes = 0;
   for (const s of captured) {
