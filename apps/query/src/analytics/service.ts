@@ -50,9 +50,10 @@ export interface RunOptions {
  *   question answered from raw rows anyway leaves it out by a condition on them, without a look;
  * - the tail of a range that ends at now, between hour marks: its last stretch would be read from raw
  *   rows (the rollup bucket that holds its end also holds what comes after it). Nothing arrives after
- *   now unless a sender's clock runs ahead, so one look at the raw table from the range's end to the
- *   next midnight (UTC) — parts that end before it are skipped by their time bounds — tells whether
- *   that bucket holds only rows before the end; the planner then reads it from the rollup instead.
+ *   now unless a sender's clock runs ahead, so one look at the raw rows from the range's end to the
+ *   next midnight (UTC) — in the time-ordered copy, migrations/0019: that stretch's granules alone —
+ *   tells whether that bucket holds only rows before the end; the planner then reads it from the
+ *   rollup instead.
  */
 async function look(sql: SqlRunner, q: AnalyticsQuery, limits: AnalyticsLimits, opts: RunOptions) {
   const prompts = opts.leavePromptsOut
