@@ -8,7 +8,8 @@ export const Tables = {
   inferenceEvents: "inference_events",
   /**
    * The raw columns the rollup states are made from, ordered by arrival time (migrations/0019): the
-   * raw rows of rollup-served questions (range edges, the tail look). Every inserted row, no FINAL.
+   * raw rows of rollup-served questions (range edges, the tail look, concurrency). Every inserted
+   * row, no FINAL.
    */
   inferenceEventsByTime: "inference_events_by_time",
   /** Every stored inference_id, sorted by its bytes (UUIDv7: by time): the writer's identity check. */

@@ -15,13 +15,15 @@ export type Segment =
  * for the last < 1 hour. All pieces produce the same mergeable states, so the merge is exact. When no
  * grain divides the interior edges, or the request needs columns only the raw table has, it is raw.
  * A range that ends at now, with nothing stored after its end (`emptyUntil`, from the service's look
- * at the raw table), needs no raw tail: the rollup bucket that holds its end holds only earlier rows.
+ * at the raw rows), needs no raw tail: the rollup bucket that holds its end holds only earlier rows.
  *
  * Why not the 5-minute grain at the ends: an end between 5-minute marks needs raw rows anyway, and
- * a raw piece scans the month's partition whatever its length (the raw table is sorted by project,
- * model, endpoint before time, so every granule spans the month); widening it from < 5 minutes to
- * < 1 hour adds only that hour's rows, while a 5-minute piece reads whole granules of sketch states
- * (docs/QUERY.md, "Where the time goes"). The 5-minute grain still serves buckets whose edges need it.
+ * when this rule was measured a raw piece scanned the month's partition whatever its length (the raw
+ * table is sorted by project, model, endpoint before time), so widening it from < 5 minutes to < 1
+ * hour added only that hour's rows, while a 5-minute piece reads whole granules of sketch states
+ * (docs/QUERY.md, "Where the time goes"). Raw pieces of rollup-served questions now read the
+ * time-ordered copy (migrations/0019), which reads about the piece's own rows; the rule was not
+ * measured again. The 5-minute grain still serves buckets whose edges need it.
  */
 export function planSegments(
   edges: readonly number[],

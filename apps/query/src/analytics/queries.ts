@@ -231,6 +231,12 @@ function outerDims(dims: readonly Dim[], hasName: (d: Dim) => boolean) {
 }
 
 const HOUR_MS = GRAIN_MS["1h"];
+
+/** Where raw rows are read: the time-ordered copy (migrations/0019), or the raw table FINAL. */
+function rawRowsFrom(db: string, byTime: boolean | undefined): string {
+  return byTime ? `${db}.${Tables.inferenceEventsByTime}` : `${db}.${Tables.inferenceEvents} FINAL`;
+}
+
 const BUCKET_OF = (msExpr: string) => `roundDown(${msExpr}, {edges:Array(Int64)})`;
 
 /**
@@ -290,9 +296,7 @@ export function buildInferenceStatesQuery(spec: InferenceStatesSpec): BuiltQuery
   });
   if (raws.length > 0) {
     // Every raw stretch (head and tail of a range) in one piece: one read of the raw rows.
-    const table = spec.rawByTime
-      ? `${spec.db}.${Tables.inferenceEventsByTime}`
-      : `${spec.db}.${Tables.inferenceEvents} FINAL`;
+    const table = rawRowsFrom(spec.db, spec.rawByTime);
     const where = [
       raws.length === 1 ? raws[0]! : `(${raws.map((r) => `(${r})`).join(" OR ")})`,
       ...promptCondition(spec),
@@ -450,7 +454,7 @@ export function buildConcurrencyQuery(spec: ConcurrencySpec): BuiltQuery {
     `    SELECT ${lead([...ids, ...names])}l, r, arrayJoin(if(c0 = c1, [c0], ${cuts})) AS p, roundDown(p, {edges:Array(Int64)}) AS b`,
     "    FROM (",
     `      SELECT ${lead(dimCols)}toUnixTimestamp64Milli(request_arrival_time) AS l, l + toInt64(least(greatest(ceil(ifNull(response_time_ms, 0)), 1), 1e13)) AS r, ${cut("greatest(l, {c_from:Int64})")} AS c0, ${cut("(least(r, {c_to:Int64}) - 1)")} AS c1`,
-    `      FROM ${spec.rawByTime ? `${spec.db}.${Tables.inferenceEventsByTime}` : `${spec.db}.${Tables.inferenceEvents} FINAL`}`,
+    `      FROM ${rawRowsFrom(spec.db, spec.rawByTime)}`,
     `      WHERE ${where.join("\n        AND ")}`,
     "    )",
     "    WHERE r > {c_from:Int64}",
@@ -482,9 +486,9 @@ const PROMPT_HOURS_IN_RANGE =
 
 /**
  * Rows that arrived in [fromMs, untilMs): how many and the first arrival (ms). Reads the arrival time
- * of the time-ordered copy: the granules of that stretch alone. With `prompts`, the
- * same statement also counts the hours with prompt traffic in that range (one statement instead of
- * two: each costs the engine's fixed few milliseconds).
+ * of the time-ordered copy: the granules of that stretch alone. With `prompts`, the same statement
+ * also counts the hours with prompt traffic in that range (one statement instead of two: each costs
+ * the engine's fixed few milliseconds).
  */
 export function buildTailProbeQuery(
   db: string,
