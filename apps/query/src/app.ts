@@ -109,6 +109,8 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
     );
   }
   let accepting = true;
+  // Sampled rows-read estimates still running after their answers: close() waits for them.
+  const estimates = new Set<Promise<unknown>>();
   router.use((req, res, next) => {
     if (!accepting && !req.path.endsWith("health")) {
       sendError(res, commonErrors.create("SHUTTING_DOWN", "the query app is shutting down"));
@@ -123,7 +125,8 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
     metrics,
     perf,
     validator: createValidator(),
-    sqlFor: (clock) => createSqlRunner(deps.ch, guard, metrics, clock, c.QUERY_ROWS_READ_SAMPLE_RATE),
+    sqlFor: (clock) =>
+      createSqlRunner(deps.ch, guard, metrics, clock, c.QUERY_ROWS_READ_SAMPLE_RATE, estimates),
     estimateRead: (q) => estimateRead(deps.ch, q),
     ttl: {
       ttlSeconds: c.QUERY_CACHE_TTL_SECONDS,
@@ -165,6 +168,7 @@ export async function createQueryApp(deps: QueryDeps): Promise<MountedApp> {
     async drain() {},
     async close() {
       hot.clear();
+      await Promise.all(estimates);
       await cache.close();
     },
   };

@@ -42,6 +42,11 @@ export function createSqlRunner(
   clock?: ExecClock,
   /** Share of statements whose rows read are estimated (EXPLAIN ESTIMATE, after the answer). */
   rowsReadSampleRate = 0.1,
+  /**
+   * Those estimates while they run, for the owner to wait for before it closes the engine (a
+   * statement still running when the embedded engine is closed holds its data folder open).
+   */
+  pending?: Set<Promise<unknown>>,
 ): SqlRunner {
   return {
     db: ch.database,
@@ -68,9 +73,11 @@ export function createSqlRunner(
         if (rowsReadSampleRate > 0 && Math.random() < rowsReadSampleRate) {
           // Off the request path, for a sample of statements: the engine's estimate of rows read
           // (granule precision), scaled by 1/rate so the counter estimates the total.
-          void estimateRows(ch, q).then((n) => {
+          const estimate = estimateRows(ch, q).then((n) => {
             if (n !== null) metrics.chRowsRead.inc({ statement: kind }, n / rowsReadSampleRate);
           });
+          pending?.add(estimate);
+          void estimate.finally(() => pending?.delete(estimate));
         }
         if (clock) {
           clock.executeMs += ms;
